@@ -1,0 +1,173 @@
+"""Typed configuration of a training run: model, data and optimisation.
+
+A run is described by one YAML file with three sections mirroring the dataclasses below
+(``model``, ``data``, ``train``); see ``configs/``. Command-line overrides use dotted keys,
+``train.epochs=5``. The resolved config is written into every run directory and embedded
+in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+from .models import ModelConfig, model_config
+
+__all__ = ["DataConfig", "TrainConfig", "RunConfig", "load_config", "apply_overrides"]
+
+
+@dataclass
+class DataConfig:
+    """Which images a run trains on and how they are prepared (paper Sec. III-A, III-C).
+
+    Attributes:
+        dataset: ``drive``, ``chase`` or ``folder``.
+        root: data root; ``None`` means ``--data-root`` or ``$SAUNET_DATA`` at run time.
+        folder: for ``dataset: folder``: ``{images: DIR, labels: DIR, masks: DIR|None}``
+            (see :func:`saunet.data.datasets.FolderDataset`).
+        pad_to: side of the zero-padded square the network sees (592 DRIVE, 1008 CHASE_DB1);
+            ``None`` pads only to a multiple of 8.
+        augmentation: ``offline`` (the paper: each of 4 methods makes 3 copies, 20 -> 260
+            images, fixed for the run), ``online`` (fresh random augmentation of every batch,
+            on the training device) or ``none``.
+        validation: ``paper`` (a random ``val_count`` images of the *expanded* set, as the
+            paper; augmented copies of one original can land on both sides), ``holdout``
+            (``val_count`` whole originals held out before augmentation; leak-free) or
+            ``none``.
+        val_count: 26 (DRIVE) / 13 (CHASE_DB1) for ``paper``; originals for ``holdout``.
+        patch_size: train on random square crops of this side instead of whole images.
+        patches_per_image: crops drawn per training image per epoch when ``patch_size`` is set.
+        patch_fov_fraction: minimum fraction of a crop's pixels inside the FOV.
+    """
+
+    dataset: str = "drive"
+    root: str | None = None
+    folder: dict[str, Any] | None = None
+    pad_to: int | None = 592
+    augmentation: str = "offline"
+    validation: str = "paper"
+    val_count: int = 26
+    patch_size: int | None = None
+    patches_per_image: int = 16
+    patch_fov_fraction: float = 0.5
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (paper Sec. III-C): Adam, BCE, 150 epochs, lr 1e-3 then 1e-4 at 100.
+
+    Attributes:
+        epochs: number of epochs.
+        batch_size: 8 (DRIVE) / 4 (CHASE_DB1) in the paper.
+        lr: initial learning rate.
+        schedule: ``step`` (multiply by ``lr_gamma`` at ``lr_milestones``, the paper) or
+            ``cosine`` (to ``lr * min_lr_ratio``, with ``warmup_epochs``).
+        loss: ``bce`` (paper) or ``bce+dice``.
+        max_minutes: stop after this wall time (checked between epochs); ``None`` = no limit.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``.
+        precision: ``auto`` (bf16 autocast where supported), ``bf16`` or ``fp32``.
+        channels_last: memory format of activations.
+        select: validation metric that picks ``best.safetensors`` (``auc``, ``f1``, ``loss``, ``acc``).
+        eval_every: validate every N epochs.
+        threads: CPU threads (``None`` = PyTorch default).
+    """
+
+    epochs: int = 150
+    batch_size: int = 8
+    lr: float = 1e-3
+    schedule: str = "step"
+    lr_milestones: list[int] = field(default_factory=lambda: [100])
+    lr_gamma: float = 0.1
+    warmup_epochs: int = 0
+    min_lr_ratio: float = 0.01
+    weight_decay: float = 0.0
+    loss: str = "bce"
+    seed: int = 0
+    max_minutes: float | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    channels_last: bool = True
+    select: str = "auc"
+    eval_every: int = 1
+    threads: int | None = None
+    grad_clip: float | None = None
+
+
+@dataclass
+class RunConfig:
+    """The complete, resolved description of a training run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str = "run"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model.to_dict(),
+            "data": dataclasses.asdict(self.data),
+            "train": dataclasses.asdict(self.train),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
+        unknown = set(d) - {"name", "model", "data", "train"}
+        if unknown:
+            raise UserError(f"{source}: unknown top-level keys {sorted(unknown)}; expected model, data, train")
+        model_d = dict(d.get("model") or {})
+        try:
+            # ``model: {name: sa-unet, drop_prob: 0.13}`` starts from the registry preset.
+            name = model_d.pop("name", "sa-unet")
+            model = model_config(name, **model_d)
+            data = _build(DataConfig, d.get("data") or {}, f"{source}: data")
+            train = _build(TrainConfig, d.get("train") or {}, f"{source}: train")
+        except ValueError as exc:
+            raise UserError(f"{source}: {exc}") from exc
+        return cls(model=model, data=data, train=train, name=str(d.get("name", "run")))
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - fields
+    if unknown:
+        raise UserError(f"{where}: unknown keys {sorted(unknown)}; valid keys: {sorted(fields)}")
+    return cls(**values)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML run config and apply ``section.key=value`` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found; see configs/ for examples")
+    try:
+        d = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(d, dict):
+        raise UserError(f"{path}: expected a mapping with model/data/train sections")
+    d = apply_overrides(d, overrides or [])
+    d.setdefault("name", path.stem)
+    return RunConfig.from_dict(d, source=str(path))
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a config dict."""
+    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override {item!r}: expected section.key=value, e.g. train.epochs=5")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        target = d
+        for p in parts[:-1]:
+            target = target.setdefault(p, {})
+            if not isinstance(target, dict):
+                raise UserError(f"override {item!r}: {p} is not a section")
+        target[parts[-1]] = yaml.safe_load(value)
+    return d

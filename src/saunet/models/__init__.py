@@ -1,0 +1,32 @@
+"""SA-UNet model family."""
+
+from .layers import ConvBlock, DoubleConv, DropBlock2d, SpatialAttention, UpBlock, drop_block_2d
+from .unet import (
+    MODEL_REGISTRY,
+    PAPER_ROWS,
+    ModelConfig,
+    UNet,
+    build_model,
+    count_parameters,
+    model_config,
+    model_names,
+    pad_to_multiple,
+)
+
+__all__ = [
+    "ConvBlock",
+    "DoubleConv",
+    "DropBlock2d",
+    "SpatialAttention",
+    "UpBlock",
+    "drop_block_2d",
+    "MODEL_REGISTRY",
+    "PAPER_ROWS",
+    "ModelConfig",
+    "UNet",
+    "build_model",
+    "count_parameters",
+    "model_config",
+    "model_names",
+    "pad_to_multiple",
+]
