@@ -75,6 +75,8 @@ class TrainConfig:
         select: validation metric that picks ``best.safetensors`` (``auc``, ``f1``, ``loss``, ``acc``).
         eval_every: validate every N epochs.
         threads: CPU threads (``None`` = PyTorch default).
+        grad_clip: clip the gradient norm to this value (``None`` = off).
+        save_every: also keep a model-only checkpoint every N epochs in ``checkpoints/``.
     """
 
     epochs: int = 150
@@ -96,6 +98,7 @@ class TrainConfig:
     eval_every: int = 1
     threads: int | None = None
     grad_clip: float | None = None
+    save_every: int | None = None
 
 
 @dataclass

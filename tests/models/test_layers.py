@@ -74,3 +74,14 @@ def test_conv_block_variants():
     assert [type(m).__name__ for m in sdbn] == ["Conv2d", "DropBlock2d", "BatchNorm2d", "ReLU"]
     bn = sdbn[2]
     assert bn.momentum == pytest.approx(0.01) and bn.eps == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("bs", [3, 4, 7])
+def test_fast_dilation_equals_max_pool_reference(bs):
+    from saunet.models.layers import _dilate
+
+    seeds = torch.rand(2, 3, 20, 17) < 0.05
+    ref = torch.nn.functional.max_pool2d(
+        torch.nn.functional.pad(seeds.float(), (bs - 1,) * 4), bs, stride=1
+    )
+    assert torch.equal(_dilate(_dilate(seeds, bs, 2), bs, 3), ref.bool())

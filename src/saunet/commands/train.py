@@ -1,0 +1,65 @@
+"""``saunet train``: train any registry model with a recipe from ``configs/``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import HelpFormatter
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model from a YAML recipe (configs/*.yaml)",
+        description="Train a registry model. The recipe comes from --config; any value can be "
+        "overridden with section.key=value arguments. Runs are resumable with --resume.\n\n"
+        "Multi-GPU: torchrun --nproc_per_node=4 -m saunet train --config configs/drive.yaml",
+        formatter_class=HelpFormatter,
+        epilog="Examples:\n"
+        "  saunet train --config configs/drive-cpu.yaml --data-root ../shared/data --out runs/drive-cpu\n"
+        "  saunet train --config configs/drive.yaml --model unet18 train.epochs=5 --out runs/u18\n"
+        "  saunet train --resume runs/drive-cpu",
+    )
+    p.add_argument("--config", type=Path, help="YAML recipe, e.g. configs/drive.yaml")
+    p.add_argument("--model", help="registry model name (overrides model.name)")
+    p.add_argument("--data-root", help="dataset root (default: $SAUNET_DATA)")
+    p.add_argument("--out", type=Path, help="run directory (default: runs/<config>-<model>)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (overrides train.device)")
+    p.add_argument("--seed", type=int, help="overrides train.seed")
+    p.add_argument("--no-test-eval", action="store_true", help="skip the final test evaluation")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import RunConfig, load_config
+    from ..errors import UserError
+    from ..training import train
+
+    if args.resume:
+        run_dir = args.resume
+        cfg = RunConfig()  # replaced by the run's own config.yaml
+    else:
+        if not args.config:
+            raise UserError("pass --config configs/<recipe>.yaml (or --resume RUN_DIR)")
+        overrides = list(args.overrides)
+        if args.model:
+            overrides.append(f"model.name={args.model}")
+        if args.device:
+            overrides.append(f"train.device={args.device}")
+        if args.seed is not None:
+            overrides.append(f"train.seed={args.seed}")
+        cfg = load_config(args.config, overrides)
+        run_dir = args.out or Path("runs") / f"{cfg.name}-{cfg.model.name}"
+    summary = train(
+        cfg,
+        run_dir,
+        data_root=args.data_root,
+        resume=bool(args.resume),
+        evaluate_test=not args.no_test_eval,
+    )
+    print(json.dumps({k: v for k, v in summary.items() if k != "test"}, indent=2, default=str))
+    return 0

@@ -1,0 +1,196 @@
+"""Reading fundus images and binary masks, writing PNGs (paper Sec. III-A: input is RGB / 255).
+
+Every format Pillow reads is accepted (tif, gif, jpg, png, ppm, bmp). Conversions are explicit:
+
+* :func:`read_image` returns ``float32 (H, W, 3)`` in ``[0, 1]``:
+
+  - ``RGB`` 8-bit: divided by 255 (the authors' preprocessing);
+  - grayscale ``L`` / 1-bit ``1``: the single channel is replicated to R, G and B;
+  - 16-bit grayscale (``I;16*``, or ``I`` holding values <= 65535): divided by 65535, replicated;
+  - ``RGBA`` / ``LA`` / palette with transparency: composited **on black**
+    (``rgb * alpha``), so transparent areas read as background, like outside a FOV;
+  - palette ``P``: expanded through its palette to RGB;
+  - ``CMYK`` / ``YCbCr`` / ``LAB`` / ``HSV``: converted to RGB by Pillow;
+  - anything else (e.g. 32-bit float ``F``) is refused with a :class:`DataError`.
+
+  Only the first frame of a multi-frame file is read; EXIF orientation is *not* applied
+  (labels never carry it, so applying it to the image alone would misalign them).
+
+* :func:`read_mask` returns ``bool (H, W)``: Pillow's luminance (``"L"``) conversion, then
+  ``> 127``. Going through luminance is what makes palette GIFs whose raw indices are 0/1
+  (DRIVE ``2nd_manual``: index 1 is white) and 1-bit PNGs (CHASE_DB1 labels) come out right.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+
+__all__ = ["IMAGE_EXTENSIONS", "open_image", "image_size", "read_image", "read_mask", "write_png"]
+
+log = logging.getLogger(__name__)
+
+#: File name extensions (lower case) treated as images by the folder reader.
+IMAGE_EXTENSIONS = (
+    ".tif",
+    ".tiff",
+    ".gif",
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".bmp",
+)
+
+_OPEN_ERRORS = (
+    OSError,
+    ValueError,
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    SyntaxError,
+)
+
+
+def open_image(path: str | os.PathLike, *, decode: bool = True) -> Image.Image:
+    """Open ``path`` with Pillow (first frame), decoding the pixels unless ``decode`` is False.
+
+    Raises:
+        DataError: the file is missing, not an image, or truncated/corrupt.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; check the data root and file names")
+    try:
+        im = Image.open(path)
+        if decode:
+            im.load()
+    except _OPEN_ERRORS as exc:
+        raise DataError(
+            f"{path}: cannot read image ({exc.__class__.__name__}: {exc}); "
+            "replace the file with an intact copy"
+        ) from exc
+    return im
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image from its header only (cheap; used to validate before loading)."""
+    im = open_image(path, decode=False)
+    try:
+        w, h = im.size
+    finally:
+        im.close()
+    return h, w
+
+
+def _to_rgb_float(im: Image.Image, path: Path) -> np.ndarray:
+    mode = im.mode
+    if mode == "RGB":
+        return np.asarray(im, dtype=np.float32) / 255.0
+    if mode in ("L", "1"):
+        g = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        return np.repeat(g[:, :, None], 3, axis=2)
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(im).astype(np.float32)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise DataError(
+                f"{path}: 32-bit integer image with values outside 0..65535; "
+                "save it as 8- or 16-bit PNG/TIFF"
+            )
+        g = a / 65535.0
+        return np.repeat(g[:, :, None], 3, axis=2)
+    if mode == "P":
+        if "transparency" in im.info:
+            return _to_rgb_float(im.convert("RGBA"), path)
+        return _to_rgb_float(im.convert("RGB"), path)
+    if mode in ("RGBA", "LA", "RGBa", "La", "PA"):
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+        return rgba[:, :, :3] * rgba[:, :, 3:4]  # composite on black
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    raise DataError(
+        f"{path}: unsupported image mode {mode!r}; save it as 8-bit RGB or 8/16-bit grayscale"
+    )
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a fundus image as ``float32 (H, W, 3)`` in ``[0, 1]`` (conversions: module doc).
+
+    Raises:
+        DataError: naming the file when it is missing, unreadable or of an unsupported mode.
+    """
+    path = Path(path)
+    im = open_image(path)
+    try:
+        arr = _to_rgb_float(im, path)
+    finally:
+        im.close()
+    return np.ascontiguousarray(np.clip(arr, 0.0, 1.0), dtype=np.float32)
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a binary label or FOV mask as ``bool (H, W)``: luminance (``"L"``) > 127.
+
+    16-bit masks are scaled to 8 bit first (``/ 257``); an alpha channel is ignored.
+
+    Raises:
+        DataError: naming the file when it is missing or unreadable.
+    """
+    path = Path(path)
+    im = open_image(path)
+    try:
+        if im.mode.startswith("I;16") or im.mode == "I":
+            a = np.asarray(im).astype(np.float64)
+            return a / 257.0 > 127
+        if im.mode == "F":
+            raise DataError(f"{path}: float masks are not supported; save it as an 8-bit PNG")
+        return np.asarray(im.convert("L")) > 127
+    finally:
+        im.close()
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    a = np.asarray(array)
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    if a.dtype == np.uint8:
+        return a
+    if np.issubdtype(a.dtype, np.floating):
+        return np.round(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+    raise TypeError(f"write_png: expected uint8, bool or float in [0, 1], got {a.dtype}")
+
+
+def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` as PNG, atomically.
+
+    ``uint8`` is written as is, ``bool`` as 0/255 and floats as ``round(clip(x, 0, 1) * 255)``.
+    The PNG goes to a temporary file in the same directory and is moved into place with
+    :func:`os.replace`, so readers never see a half-written file. Parent folders are created.
+    """
+    path = Path(path)
+    a = _to_uint8(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        raise ValueError(f"write_png: expected (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(a).save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    log.debug("wrote %s", path)

@@ -1,0 +1,10 @@
+"""Training: the paper's recipe (Sec. III-C) and faster CPU recipes, as configuration.
+
+Split by job: :mod:`.hardware` (device, precision), :mod:`.schedule` (learning rate),
+:mod:`.batches` (epoch batches from a dataset), :mod:`.state` (checkpoints and resume),
+:mod:`.curves` (training-curve figure), :mod:`.loop` (the loop itself).
+"""
+
+from .loop import TrainingDiverged, train
+
+__all__ = ["train", "TrainingDiverged"]

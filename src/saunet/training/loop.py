@@ -1,0 +1,330 @@
+"""The training loop (paper Sec. III-C), single process or under ``torchrun``.
+
+A run directory receives ``config.yaml`` (resolved), ``log.csv`` (one row per epoch),
+``best.safetensors`` / ``last.safetensors`` (+ ``.json`` sidecars), ``curves.png`` and,
+at the end, ``eval/`` with the test-split evaluation.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from ..checkpoint import atomic_write_text
+from ..config import RunConfig
+from ..errors import UserError
+from ..models import UNet
+from .batches import ImageSet, TrainingData, epoch_generator
+from .curves import plot_curves
+from .distributed import DistInfo, broadcast_flag, init_distributed
+from .hardware import autocast, resolve_device, resolve_precision
+from .schedule import learning_rate
+from .state import epoch_seed, load_run_state, save_run_state
+
+log = logging.getLogger(__name__)
+
+LOG_FIELDS = [
+    "epoch", "train_loss", "val_loss", "val_acc", "val_auc", "val_f1", "lr",
+    "seconds", "elapsed_minutes", "items_per_second",
+]  # fmt: skip
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the run stops instead of training on garbage."""
+
+
+def loss_fn(name: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``bce`` (paper: binary cross-entropy on sigmoid outputs, over the whole image) or
+    ``bce+dice`` (BCE plus soft Dice). Computed in fp32 from logits for stability."""
+    logits = logits.float()
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    if name == "bce":
+        return bce
+    if name == "bce+dice":
+        p = torch.sigmoid(logits)
+        inter = (p * target).sum()
+        dice = 1 - (2 * inter + 1) / (p.sum() + target.sum() + 1)
+        return bce + dice
+    raise ValueError(f"unknown loss {name!r}; use bce or bce+dice")
+
+
+def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> RunConfig:
+    """Create ``run_dir`` (refusing to overwrite a run) or reload its config to resume."""
+    cfg_path = run_dir / "config.yaml"
+    if resume:
+        if not (run_dir / "last.safetensors").is_file():
+            raise UserError(f"{run_dir}: nothing to resume (no last.safetensors); start a new run instead")
+        return RunConfig.from_dict(yaml.safe_load(cfg_path.read_text()), source=str(cfg_path))
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise UserError(f"{run_dir}: run directory exists and is not empty; pass --resume {run_dir} to continue it or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return cfg
+
+
+def load_training_data(cfg: RunConfig, data_root: str | None) -> TrainingData:
+    from ..data.datasets import load_dataset, resolve_data_root
+    from ..data.transforms import make_train_val
+
+    d = cfg.data
+    root = resolve_data_root(data_root or d.root) if d.dataset != "folder" else data_root
+    originals = load_dataset(d.dataset, root, "train" if d.dataset != "folder" else "all", folder=d.folder)
+    train, val = make_train_val(
+        originals,
+        augmentation=d.augmentation,
+        validation=d.validation,
+        val_count=d.val_count,
+        seed=cfg.train.seed,
+    )
+    return TrainingData(train, val, d, cfg.train.seed)
+
+
+@torch.no_grad()
+def validate(
+    model: torch.nn.Module,
+    val: ImageSet,
+    device: torch.device,
+    amp: torch.dtype | None,
+    batch_size: int,
+) -> dict[str, float]:
+    """Validation BCE (whole image) and ACC/AUC/F1 inside the FOV at threshold 0.5."""
+    from ..metrics import accuracy, confusion_counts, f1, roc_auc
+
+    if len(val) == 0:
+        return {"val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan, "val_f1": math.nan}
+    model.eval()
+    losses, probs, labels = [], [], []
+    for batch in val.in_order(batch_size):
+        x = batch["image"].to(device)
+        with autocast(device, amp):
+            logits = model(x)
+        y = batch["label"].to(device)
+        losses.append(F.binary_cross_entropy_with_logits(logits.float(), y).item() * len(x))
+        fov = batch["fov"].bool()
+        probs.append(torch.sigmoid(logits.float()).cpu()[fov].numpy())
+        labels.append(batch["label"][fov].bool().numpy())
+    p, t = np.concatenate(probs), np.concatenate(labels)
+    counts = confusion_counts(p >= 0.5, t)
+    return {
+        "val_loss": float(sum(losses) / len(val)),
+        "val_acc": float(accuracy(counts)),
+        "val_auc": float(roc_auc(p, t)),
+        "val_f1": float(f1(counts)),
+    }
+
+
+def _better(select: str, value: float, best: float | None) -> bool:
+    if math.isnan(value):
+        return False
+    if best is None:
+        return True
+    return value < best if select == "loss" else value > best
+
+
+def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in LOG_FIELDS})
+    atomic_write_text(path, buf.getvalue())
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def train(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    *,
+    data_root: str | None = None,
+    resume: bool = False,
+    evaluate_test: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``cfg`` into ``run_dir``; returns a summary (best epoch, metrics, wall time).
+
+    With ``resume=True`` the run's own ``config.yaml`` is used and training continues after
+    the last completed epoch; because every random stream is seeded from ``(seed, epoch)``
+    the result equals an uninterrupted run on the same hardware.
+    """
+    run_dir = Path(run_dir)
+    dist = init_distributed()
+    if dist.is_main:
+        cfg = prepare_run_dir(run_dir, cfg, resume)
+    elif resume:
+        cfg = RunConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    tc = cfg.train
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    device = resolve_device(tc.device)
+    if device.type == "cuda" and dist.world > 1:
+        device = torch.device("cuda", dist.local_rank)
+    amp = resolve_precision(tc.precision, device)
+    log.info("device %s, autocast %s, world size %d", device, amp, dist.world)
+
+    data = load_training_data(cfg, data_root)
+    augment = None
+    if cfg.data.augmentation == "online":
+        from ..data.transforms import OnlineAugment
+
+        augment = OnlineAugment()
+
+    torch.manual_seed(tc.seed)
+    model = UNet(cfg.model).to(device)
+    if tc.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+
+    start_epoch, best, best_epoch, elapsed = 0, None, -1, 0.0
+    rows: list[dict[str, Any]] = []
+    if resume:
+        meta = load_run_state(run_dir / "last.safetensors", model, opt)
+        start_epoch = meta["epoch"] + 1
+        best, best_epoch, elapsed = meta.get("best"), meta.get("best_epoch", -1), meta["elapsed_seconds"]
+        rows = [r for r in _read_log(run_dir / "log.csv") if r["epoch"] < start_epoch]
+        log.info("resuming %s after epoch %d", run_dir, meta["epoch"])
+
+    train_model: torch.nn.Module = model
+    if dist.world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    n_batches = data.num_batches(tc.batch_size, dist.world)
+    common_meta = {
+        "model_config": cfg.model.to_dict(),
+        "run_config": cfg.to_dict(),
+        "seed": tc.seed,
+        "data": {"dataset": cfg.data.dataset, "train": data.train.names, "val": data.val.names},
+    }
+    stopped_early = False
+    for epoch in range(start_epoch, tc.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(epoch_seed(tc.seed, epoch))
+        aug_gen = epoch_generator(tc.seed, epoch, stream=999_999)
+        train_model.train()
+        total, seen = 0.0, 0
+        bar = tqdm(
+            data.epoch_batches(epoch, tc.batch_size, rank=dist.rank, world=dist.world),
+            total=n_batches,
+            desc=f"epoch {epoch + 1}/{tc.epochs}",
+            disable=not (progress and dist.is_main),
+            leave=False,
+            mininterval=2.0,
+        )
+        for step, batch in enumerate(bar):
+            lr = learning_rate(tc, epoch, step / n_batches)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            if augment is not None:
+                batch = augment(batch, generator=aug_gen)
+            x = batch["image"].to(device, non_blocking=True)
+            y = batch["label"].to(device, non_blocking=True)
+            if tc.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device, amp):
+                logits = train_model(x)
+            loss = loss_fn(tc.loss, logits, y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    f"lower train.lr (now {tc.lr}) or use train.precision=fp32; "
+                    f"the last good checkpoint is {run_dir / 'last.safetensors'}"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            total += loss.item() * len(x)
+            seen += len(x)
+            bar.set_postfix(loss=f"{total / seen:.4f}", lr=f"{lr:.2e}",
+                            ips=f"{seen * dist.world / (time.perf_counter() - t0):.1f}/s")  # fmt: skip
+        bar.close()
+        stop = False
+        if dist.is_main:
+            is_eval = (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs
+            metrics = (
+                validate(model, data.val, device, amp, tc.batch_size)
+                if is_eval
+                else {k: math.nan for k in ("val_loss", "val_acc", "val_auc", "val_f1")}
+            )
+            seconds = time.perf_counter() - t0
+            elapsed += seconds
+            row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1), **metrics,
+                   "lr": lr, "seconds": seconds, "elapsed_minutes": elapsed / 60,
+                   "items_per_second": seen * dist.world / seconds}  # fmt: skip
+            rows.append(row)
+            value = metrics["val_loss" if tc.select == "loss" else f"val_{tc.select}"]
+            if len(data.val) == 0:
+                value = float(epoch)  # no validation: the latest epoch is the best one
+            improved = _better(tc.select if len(data.val) else "epoch", value, best)
+            if improved:
+                best, best_epoch = value, epoch
+            meta = {**common_meta, "epoch": epoch, "metrics": row, "best": best,
+                    "best_epoch": best_epoch, "elapsed_seconds": elapsed}  # fmt: skip
+            if improved:
+                save_run_state(run_dir / "best.safetensors", model, None, meta)
+            if tc.save_every and (epoch + 1) % tc.save_every == 0:
+                save_run_state(run_dir / "checkpoints" / f"epoch{epoch + 1:04d}.safetensors", model, None, meta)
+            save_run_state(run_dir / "last.safetensors", model, opt, meta)
+            _write_log(run_dir / "log.csv", rows)
+            plot_curves(run_dir / "log.csv", run_dir / "curves.png", title=f"{cfg.name}: {cfg.model.name}")
+            log.info(
+                "epoch %d/%d loss %.4f val_loss %.4f val_auc %.4f val_f1 %.4f (%.0f s)",
+                epoch + 1, tc.epochs, row["train_loss"], row["val_loss"], row["val_auc"], row["val_f1"], seconds,
+            )  # fmt: skip
+            stop = tc.max_minutes is not None and elapsed / 60 >= tc.max_minutes
+        if broadcast_flag(stop, dist):
+            stopped_early = epoch + 1 < tc.epochs
+            log.info("stopping after epoch %d: time budget of %s minutes reached", epoch + 1, tc.max_minutes)
+            break
+
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir), "best_epoch": best_epoch + 1, "best": best,
+        "epochs_done": len(rows), "elapsed_minutes": elapsed / 60, "stopped_early": stopped_early,
+    }  # fmt: skip
+    if dist.is_main and evaluate_test and cfg.data.dataset in ("drive", "chase"):
+        summary["test"] = evaluate_run(run_dir, cfg, data_root, device)
+    dist.barrier()
+    return summary
+
+
+def evaluate_run(run_dir: Path, cfg: RunConfig, data_root: str | None, device: torch.device) -> dict:
+    """Evaluate ``best.safetensors`` on the test split (fp32, both protocols).
+
+    ``eval/`` uses the paper's fixed threshold 0.5. With held-out validation originals,
+    ``eval-val-f1/`` also uses the threshold that maximises F1 on them (never on test).
+    """
+    from ..evaluate import evaluate_checkpoint
+
+    root = data_root or cfg.data.root or os.environ.get("SAUNET_DATA")
+    common = dict(protocols=("paper", "fov"), device=str(device), overwrite=True)
+    result = {"fixed": evaluate_checkpoint(
+        run_dir / "best.safetensors", cfg.data.dataset, root, out_dir=run_dir / "eval", **common
+    )}  # fmt: skip
+    if cfg.data.validation == "holdout" or (
+        cfg.data.validation == "paper" and cfg.data.augmentation != "offline"
+    ):
+        result["val-f1"] = evaluate_checkpoint(
+            run_dir / "best.safetensors", cfg.data.dataset, root,
+            out_dir=run_dir / "eval-val-f1", threshold_policy="val-f1", write_probs=False, **common,
+        )  # fmt: skip
+    return result

@@ -1,0 +1,79 @@
+"""Run-state checkpoints: model weights, optimizer state and progress in one safetensors file.
+
+``best.safetensors`` and ``last.safetensors`` hold the model (keys ``model.*``); the last
+one also holds the optimizer (keys ``optim.<param index>.<name>``), with scalar state in
+the metadata. Per-epoch seeding (:func:`saunet.training.batches.epoch_generator` and
+:func:`epoch_seed`) makes the RNG state a function of ``(seed, epoch)``, so restoring the
+epoch restores every random stream. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import read_checkpoint, save_checkpoint
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of the global torch RNG (DropBlock masks) at the start of ``epoch``."""
+    return (seed * 1_000_003 + epoch) * 7 + 5
+
+
+def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    return {f"model.{k}": v for k, v in model.state_dict().items()}
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state dict into tensors and a JSON-able remainder."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{pid}.{k}"] = v
+            else:
+                scalars.setdefault(str(pid), {})[k] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    for pid, scal in meta["scalars"].items():
+        state.setdefault(int(pid), {}).update(scal)
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_run_state(
+    path: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer | None,
+    meta: dict[str, Any],
+) -> Path:
+    tensors = model_state(model)
+    if opt is not None:
+        opt_t, opt_meta = optimizer_tensors(opt)
+        tensors.update(opt_t)
+        meta = {**meta, "optimizer": opt_meta}
+    return save_checkpoint(path, tensors, meta)
+
+
+def load_run_state(
+    path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer | None
+) -> dict[str, Any]:
+    tensors, meta = read_checkpoint(path)
+    target = getattr(model, "module", model)
+    target.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if opt is not None:
+        if "optimizer" not in meta:
+            raise ValueError(f"{path}: no optimizer state; cannot resume from it")
+        restore_optimizer(opt, tensors, meta["optimizer"])
+    return meta

@@ -1,0 +1,112 @@
+"""``saunet evaluate`` end to end on a tiny checkpoint and synthetic data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from saunet import build_model
+from saunet import evaluation_pipeline as P
+from saunet.checkpoint import save_checkpoint
+from saunet.cli import main
+
+
+def _samples(n: int = 2, h: int = 20, w: int = 26) -> list[dict]:
+    rng = np.random.default_rng(0)
+    fov = np.zeros((h, w), bool)
+    fov[2:-2, 2:-2] = True
+    out = []
+    for i in range(n):
+        label = np.zeros((h, w), bool)
+        label[:, 8 + i : 11 + i] = True
+        out.append({"image": rng.random((h, w, 3), dtype=np.float32), "label": label & fov, "fov": fov,
+                    "second_label": label, "name": f"img{i}", "size": (h, w), "path": f"img{i}.png"})  # fmt: skip
+    return out
+
+
+@pytest.fixture
+def synthetic(monkeypatch):
+    samples = _samples()
+    monkeypatch.setattr(
+        P, "_load", lambda dataset, root, split, folder=None: (samples, Path("/synthetic"))
+    )
+    return samples
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    torch.manual_seed(0)
+    model = build_model("sa-unet")
+    return save_checkpoint(
+        tmp_path / "tiny.safetensors", model.state_dict(), {"model_config": model.config.to_dict()}
+    )
+
+
+def test_evaluate_command_writes_files(tmp_path, synthetic, checkpoint, capsys):
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--checkpoint", str(checkpoint), "--dataset", "drive", "--out", str(out),
+               "--pad-to", "24x32", "--protocol", "both"])  # fmt: skip
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert (
+        "protocol `paper`" in printed and "protocol `fov`" in printed and "2nd observer" in printed
+    )
+    for name in (
+        "metrics.json",
+        "per_image.csv",
+        "table.md",
+        "roc.png",
+        "pr.png",
+        "probs/img0.png",
+        "probs/img1.png",
+    ):
+        assert (out / name).is_file(), name
+    doc = json.loads((out / "metrics.json").read_text())
+    assert set(doc["protocols"]) == {"paper", "fov"}
+    assert doc["checkpoint"]["path"] == str(checkpoint)
+    assert doc["threshold"] == {"policy": "fixed", "value": 0.5}
+    # refuses to overwrite, then does with --overwrite; fov only
+    rc = main(
+        ["evaluate", "--checkpoint", str(checkpoint), "--dataset", "drive", "--out", str(out)]
+    )
+    assert rc == 2 and "not empty" in capsys.readouterr().err
+    rc = main(["evaluate", "--checkpoint", str(checkpoint), "--dataset", "drive", "--out", str(out),
+               "--overwrite", "--protocol", "fov", "--threshold", "0.4", "--no-probs", "--pad-to", "none"])  # fmt: skip
+    assert rc == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert set(doc["protocols"]) == {"fov"} and doc["protocols"]["fov"]["threshold"] == 0.4
+    assert doc["inference"]["pad_to"] is None
+
+
+def test_evaluate_command_probs_dir(tmp_path, synthetic, capsys):
+    from saunet.data.io import write_png
+
+    for s in synthetic:
+        write_png(tmp_path / "maps" / f"{s['name']}.png", s["label"].astype(np.float32) * 0.9)
+    out = tmp_path / "ext"
+    rc = main(["evaluate", "--probs-dir", str(tmp_path / "maps"), "--dataset", "drive", "--out", str(out),
+               "--protocol", "fov"])  # fmt: skip
+    assert rc == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["source"] == "prob_dir" and doc["protocols"]["fov"]["pooled"]["f1"] == 1.0
+
+
+def test_evaluate_command_user_errors(tmp_path, synthetic, checkpoint, capsys):
+    args = [
+        "evaluate",
+        "--checkpoint",
+        str(checkpoint),
+        "--dataset",
+        "drive",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main([*args, "--threshold", "0.3", "--threshold-policy", "val-f1"]) == 2
+    assert "--threshold goes with" in capsys.readouterr().err
+    assert main([*args, "--pad-to", "big"]) == 2
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "nope"), "--dataset", "drive"]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
