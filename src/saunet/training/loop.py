@@ -301,7 +301,8 @@ def train(
         "run_dir": str(run_dir), "best_epoch": best_epoch + 1, "best": best,
         "epochs_done": len(rows), "elapsed_minutes": elapsed / 60, "stopped_early": stopped_early,
     }  # fmt: skip
-    if dist.is_main and evaluate_test and cfg.data.dataset in ("drive", "chase"):
+    has_test = cfg.data.dataset in ("drive", "chase") or "test" in (cfg.data.folder or {})
+    if dist.is_main and evaluate_test and has_test:
         summary["test"] = evaluate_run(run_dir, cfg, data_root, device)
     dist.barrier()
     return summary
@@ -316,7 +317,8 @@ def evaluate_run(run_dir: Path, cfg: RunConfig, data_root: str | None, device: t
     from ..evaluate import evaluate_checkpoint
 
     root = data_root or cfg.data.root or os.environ.get("SAUNET_DATA")
-    common = dict(protocols=("paper", "fov"), device=str(device), overwrite=True)
+    common = dict(protocols=("paper", "fov"), device=str(device), overwrite=True,
+                  folder=cfg.data.folder, pad_to="paper" if cfg.data.dataset != "folder" else None)  # fmt: skip
     result = {"fixed": evaluate_checkpoint(
         run_dir / "best.safetensors", cfg.data.dataset, root, out_dir=run_dir / "eval", **common
     )}  # fmt: skip

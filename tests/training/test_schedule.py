@@ -1,0 +1,25 @@
+import pytest
+
+from saunet.config import TrainConfig, load_config
+from saunet.training.schedule import learning_rate
+
+
+def test_paper_step_schedule_switches_after_epoch_100():
+    cfg = load_config("configs/drive.yaml").train
+    assert learning_rate(cfg, 0) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 99, 0.99) == pytest.approx(1e-3)  # the 100th epoch
+    assert learning_rate(cfg, 100) == pytest.approx(1e-4)  # the 101st epoch
+    assert learning_rate(cfg, 149) == pytest.approx(1e-4)
+
+
+def test_cosine_schedule_warms_up_and_decays_to_floor():
+    cfg = TrainConfig(epochs=10, lr=1e-3, schedule="cosine", warmup_epochs=1, min_lr_ratio=0.1)
+    assert learning_rate(cfg, 0, 0.0) < 1e-5
+    assert learning_rate(cfg, 1, 0.0) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 5, 0.5) < learning_rate(cfg, 3, 0.0)
+    assert learning_rate(cfg, 9, 1.0) == pytest.approx(1e-4)
+
+
+def test_unknown_schedule_is_an_error():
+    with pytest.raises(ValueError, match="unknown schedule"):
+        learning_rate(TrainConfig(schedule="poly"), 0)
