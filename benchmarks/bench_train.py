@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from saunet import build_model
 
 
-def step_time(patch: int, batch: int, amp: torch.dtype | None, channels_last: bool, steps: int) -> float:
+def step_time(
+    patch: int, batch: int, amp: torch.dtype | None, channels_last: bool, steps: int
+) -> float:
     torch.manual_seed(0)
     model = build_model("sa-unet")
     mf = torch.channels_last if channels_last else torch.contiguous_format
@@ -45,7 +47,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads")
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads"
+    )
     print("| patch x batch | precision | channels-last | s/step | Mpx/s |")
     print("|---|---|---|---:|---:|")
     for patch, batch in [(128, 16), (192, 8), (256, 4)]:

@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from .models import MODEL_REGISTRY, ModelConfig, UNet, build_model, count_parameters  # noqa: E402
+from .pretrained import load_pretrained  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -11,4 +12,5 @@ __all__ = [
     "UNet",
     "build_model",
     "count_parameters",
+    "load_pretrained",
 ]

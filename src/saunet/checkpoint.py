@@ -114,7 +114,9 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     except Exception as exc:  # safetensors raises several types for corrupt files
         raise ValueError(f"{path}: not a readable safetensors checkpoint ({exc})") from exc
     if META_KEY not in header:
-        raise ValueError(f"{path}: safetensors file without saunet metadata; was it made by saunet?")
+        raise ValueError(
+            f"{path}: safetensors file without saunet metadata; was it made by saunet?"
+        )
     return tensors, json.loads(header[META_KEY])
 
 
@@ -138,7 +140,9 @@ def resolve_checkpoint(spec: str | os.PathLike) -> Path:
     if p.is_file():
         return p
     names = ", ".join(SHIPPED)
-    raise FileNotFoundError(f"{s}: no such checkpoint file, run directory or shipped weights ({names})")
+    raise FileNotFoundError(
+        f"{s}: no such checkpoint file, run directory or shipped weights ({names})"
+    )
 
 
 def load_model(
@@ -154,6 +158,8 @@ def load_model(
     state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)} or tensors
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the model config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ValueError(
+            f"{path}: weights do not match the model config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     meta["path"] = str(path)
     return model.to(device).eval(), meta

@@ -77,6 +77,10 @@ class TrainConfig:
         threads: CPU threads (``None`` = PyTorch default).
         grad_clip: clip the gradient norm to this value (``None`` = off).
         save_every: also keep a model-only checkpoint every N epochs in ``checkpoints/``.
+        clock: what the schedule's progress counts: ``epochs`` (exactly reproducible) or
+            ``time`` (training wall time against ``max_minutes``, so a time-budgeted CPU
+            recipe always finishes its schedule, however busy the machine is; ``epochs``
+            is then only an upper bound, and a resumed run is not bit-identical).
     """
 
     epochs: int = 150
@@ -99,6 +103,7 @@ class TrainConfig:
     threads: int | None = None
     grad_clip: float | None = None
     save_every: int | None = None
+    clock: str = "epochs"
 
 
 @dataclass
@@ -122,7 +127,9 @@ class RunConfig:
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
         unknown = set(d) - {"name", "model", "data", "train"}
         if unknown:
-            raise UserError(f"{source}: unknown top-level keys {sorted(unknown)}; expected model, data, train")
+            raise UserError(
+                f"{source}: unknown top-level keys {sorted(unknown)}; expected model, data, train"
+            )
         model_d = dict(d.get("model") or {})
         try:
             # ``model: {name: sa-unet, drop_prob: 0.13}`` starts from the registry preset.

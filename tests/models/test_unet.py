@@ -83,3 +83,14 @@ def test_flops_and_table():
     assert 25e9 < flops < 27.5e9
     table = model_table((64, 64))
     assert "537,299" in table and "2,158,705" in table
+
+
+def test_recipe_drop_rate_does_not_add_dropblock_to_plain_unets():
+    from saunet.models import DropBlock2d
+
+    for name in ("unet", "unet18", "unet18-sa"):
+        model = build_model(name, drop_prob=0.18)
+        assert not any(isinstance(m, DropBlock2d) for m in model.modules()), name
+    sd = build_model("sd-unet", drop_prob=0.13)
+    drops = [m for m in sd.modules() if isinstance(m, DropBlock2d)]
+    assert drops and all(m.drop_prob == 0.13 for m in drops)

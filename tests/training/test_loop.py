@@ -16,7 +16,9 @@ def test_one_run_writes_a_complete_run_directory(tiny_dataset, tiny_config, tmp_
         assert (run / name).is_file(), name
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert {"train_loss", "val_loss", "val_acc", "val_auc", "val_f1", "lr", "seconds"} <= set(rows[0])
+    assert {"train_loss", "val_loss", "val_acc", "val_auc", "val_f1", "lr", "seconds"} <= set(
+        rows[0]
+    )
     assert summary["epochs_done"] == 2
     model, meta = load_model(run)  # a checkpoint rebuilds its own network
     assert model.config.channels == (4, 8, 16)

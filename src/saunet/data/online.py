@@ -233,7 +233,9 @@ def sample_patches(
     return {"image": torch.stack(out_i), "label": torch.stack(out_l), "fov": torch.stack(out_f)}
 
 
-def patch_corners(fovs: torch.Tensor, patch_size: int, min_fov_fraction: float) -> list[torch.Tensor]:
+def patch_corners(
+    fovs: torch.Tensor, patch_size: int, min_fov_fraction: float
+) -> list[torch.Tensor]:
     """Flat indices (into ``(H-P+1) * (W-P+1)``) of the top-left corners of every image
     whose ``P x P`` crop has at least ``min_fov_fraction`` of its pixels inside the FOV.
 
@@ -249,8 +251,6 @@ def patch_corners(fovs: torch.Tensor, patch_size: int, min_fov_fraction: float) 
     sums = sat[:, p:, p:] - sat[:, :-p, p:] - sat[:, p:, :-p] + sat[:, :-p, :-p]
     valid = (sums / (p * p)) >= min_fov_fraction - 1e-9  # (N, H-p+1, W-p+1)
     if not bool(valid.any()):
-        log.warning(
-            "no %dx%d crop has %.0f%% FOV; sampling anywhere", p, p, 100 * min_fov_fraction
-        )
+        log.warning("no %dx%d crop has %.0f%% FOV; sampling anywhere", p, p, 100 * min_fov_fraction)
         valid = torch.ones_like(valid)
     return [v.flatten().nonzero().flatten() for v in valid]

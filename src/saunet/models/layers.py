@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
@@ -74,7 +73,7 @@ def _bernoulli_mask(shape: tuple[int, ...], p: float, device: torch.device) -> t
     numel = math.prod(shape)
     mask = torch.zeros(numel, dtype=torch.bool, device=device)
     if p >= 0.05:  # dense regime: the direct draw is as cheap
-        return (torch.rand(shape, device=device) < p)
+        return torch.rand(shape, device=device) < p
     k = int(torch.binomial(torch.tensor(float(numel)), torch.tensor(float(p))).item())
     if k:
         mask[torch.randint(numel, (k,), device=device)] = True
@@ -163,9 +162,7 @@ class SpatialAttention(nn.Module):
 
     def attention_map(self, x: torch.Tensor) -> torch.Tensor:
         """The gate ``M_s(F)`` in (0, 1), shape ``(N, 1, H, W)``."""
-        descriptor = torch.cat(
-            [x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1
-        )
+        descriptor = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
         return torch.sigmoid(self.conv(descriptor))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -223,9 +220,7 @@ def keras_init_(module: nn.Module) -> None:
         if isinstance(m, SpatialAttention):
             fan_in = m.conv.in_channels * math.prod(m.conv.kernel_size)
             nn.init.normal_(m.conv.weight, 0.0, math.sqrt(2.0 / fan_in))
-        elif isinstance(m, nn.Conv2d | nn.ConvTranspose2d) and not _is_attention_conv(
-            module, m
-        ):
+        elif isinstance(m, nn.Conv2d | nn.ConvTranspose2d) and not _is_attention_conv(module, m):
             nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

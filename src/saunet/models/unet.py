@@ -18,7 +18,7 @@ name           paper row                              trainable     BN running s
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,8 +38,10 @@ class ModelConfig:
         name: registry name this config came from (informational).
         in_channels: image channels (RGB divided by 255, as in the authors' code).
         channels: feature channels per encoder level; the last entry is the bottleneck.
+        dropblock: whether the conv blocks carry DropBlock (SD-Unet, Backbone, SA-UNet).
         drop_prob: DropBlock drop probability, ``1 - keep_prob`` of the paper
-            (0.18 DRIVE, 0.13 CHASE_DB1); 0 disables DropBlock.
+            (0.18 DRIVE, 0.13 CHASE_DB1); ignored when ``dropblock`` is False, so one
+            recipe's rate can be applied to every model of the ablation.
         block_size: DropBlock block size (paper: 7).
         batch_norm: BatchNorm after each DropBlock (the "structured dropout" block).
         attention: spatial attention inside the bottleneck.
@@ -50,6 +52,7 @@ class ModelConfig:
     name: str = "sa-unet"
     in_channels: int = 3
     channels: tuple[int, ...] = (16, 32, 64, 128)
+    dropblock: bool = True
     drop_prob: float = 0.18
     block_size: int = 7
     batch_norm: bool = True
@@ -88,7 +91,7 @@ class UNet(nn.Module):
         super().__init__()
         self.config = config = config or ModelConfig()
         block_kw = dict(
-            drop_prob=config.drop_prob,
+            drop_prob=config.drop_prob if config.dropblock else 0.0,
             block_size=config.block_size,
             batch_norm=config.batch_norm,
             bn_momentum=config.bn_momentum,
@@ -149,13 +152,13 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 MODEL_REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "unet": (
         "23-layer U-Net",
-        dict(channels=(16, 32, 64, 128, 256), drop_prob=0.0, batch_norm=False, attention=False),
+        dict(channels=(16, 32, 64, 128, 256), dropblock=False, batch_norm=False, attention=False),
     ),
-    "unet18": ("18-layer U-Net", dict(drop_prob=0.0, batch_norm=False, attention=False)),
-    "unet18-sa": ("U-Net + SA", dict(drop_prob=0.0, batch_norm=False, attention=True)),
-    "sd-unet": ("SD-Unet", dict(batch_norm=False, attention=False)),
-    "backbone": ("Backbone", dict(batch_norm=True, attention=False)),
-    "sa-unet": ("SA-UNet", dict(batch_norm=True, attention=True)),
+    "unet18": ("18-layer U-Net", dict(dropblock=False, batch_norm=False, attention=False)),
+    "unet18-sa": ("U-Net + SA", dict(dropblock=False, batch_norm=False, attention=True)),
+    "sd-unet": ("SD-Unet", dict(dropblock=True, batch_norm=False, attention=False)),
+    "backbone": ("Backbone", dict(dropblock=True, batch_norm=True, attention=False)),
+    "sa-unet": ("SA-UNet", dict(dropblock=True, batch_norm=True, attention=True)),
 }
 
 #: Paper Table IV (trainable, non-trainable), for the model table and its tests.

@@ -36,7 +36,9 @@ def _stack(samples: list[dict], size: tuple[int, int]) -> dict[str, torch.Tensor
     fovs = torch.empty((n, 1, *size), dtype=torch.uint8)
     for i, s in enumerate(samples):
         img, _ = pad_to_size(s["image"], size)
-        images[i] = torch.from_numpy(np.round(img * 255).clip(0, 255).astype(np.uint8)).permute(2, 0, 1)
+        images[i] = torch.from_numpy(np.round(img * 255).clip(0, 255).astype(np.uint8)).permute(
+            2, 0, 1
+        )
         labels[i, 0] = torch.from_numpy(pad_to_size(s["label"].astype(np.uint8), size)[0])
         fovs[i, 0] = torch.from_numpy(pad_to_size(s["fov"].astype(np.uint8), size)[0])
     return {"image": images, "label": labels, "fov": fovs}

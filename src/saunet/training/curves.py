@@ -8,7 +8,10 @@ from pathlib import Path
 
 def read_log(path: Path) -> list[dict[str, float]]:
     with open(path, newline="") as f:
-        return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()} for row in csv.DictReader(f)]
+        return [
+            {k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]
 
 
 def plot_curves(log_csv: Path, out_png: Path, title: str = "") -> Path:
@@ -29,7 +32,11 @@ def plot_curves(log_csv: Path, out_png: Path, title: str = "") -> Path:
     a.set_ylabel("binary cross-entropy")
     a.legend()
     for key in ("val_acc", "val_auc", "val_f1"):
-        b.plot(ep, [r[key] for r in rows], label=key.replace("val_", "validation ").upper().replace("VALIDATION", "validation"))
+        b.plot(
+            ep,
+            [r[key] for r in rows],
+            label=key.replace("val_", "validation ").upper().replace("VALIDATION", "validation"),
+        )
     b.set_xlabel("epoch")
     b.set_ylabel("validation metric (inside FOV, threshold 0.5)")
     b.legend()

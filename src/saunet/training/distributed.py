@@ -39,7 +39,9 @@ def init_distributed() -> DistInfo:
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         torch_dist.init_process_group(backend=backend)
-    return DistInfo(torch_dist.get_rank(), torch_dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return DistInfo(
+        torch_dist.get_rank(), torch_dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+    )
 
 
 def broadcast_flag(flag: bool, info: DistInfo) -> bool:

@@ -59,3 +59,33 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def describe_hardware(device: torch.device, world: int = 1) -> dict[str, object]:
+    """What a run ran on, for checkpoints and model cards (no host names)."""
+    import platform
+
+    info: dict[str, object] = {
+        "device": device.type,
+        "processes": world,
+        "torch": torch.__version__,
+        "cpu": _cpu_model(),
+        "threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    info["machine"] = platform.machine()
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()

@@ -23,13 +23,13 @@ import yaml
 from tqdm import tqdm
 
 from ..checkpoint import atomic_write_text
-from ..config import RunConfig
+from ..config import RunConfig, TrainConfig
 from ..errors import UserError
 from ..models import UNet
 from .batches import ImageSet, TrainingData, epoch_generator
 from .curves import plot_curves
-from .distributed import DistInfo, broadcast_flag, init_distributed
-from .hardware import autocast, resolve_device, resolve_precision
+from .distributed import broadcast_flag, init_distributed
+from .hardware import autocast, describe_hardware, resolve_device, resolve_precision
 from .schedule import learning_rate
 from .state import epoch_seed, load_run_state, save_run_state
 
@@ -65,10 +65,14 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> RunConfig:
     cfg_path = run_dir / "config.yaml"
     if resume:
         if not (run_dir / "last.safetensors").is_file():
-            raise UserError(f"{run_dir}: nothing to resume (no last.safetensors); start a new run instead")
+            raise UserError(
+                f"{run_dir}: nothing to resume (no last.safetensors); start a new run instead"
+            )
         return RunConfig.from_dict(yaml.safe_load(cfg_path.read_text()), source=str(cfg_path))
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise UserError(f"{run_dir}: run directory exists and is not empty; pass --resume {run_dir} to continue it or choose another --out")
+        raise UserError(
+            f"{run_dir}: run directory exists and is not empty; pass --resume {run_dir} to continue it or choose another --out"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     return cfg
@@ -80,7 +84,9 @@ def load_training_data(cfg: RunConfig, data_root: str | None) -> TrainingData:
 
     d = cfg.data
     root = resolve_data_root(data_root or d.root) if d.dataset != "folder" else data_root
-    originals = load_dataset(d.dataset, root, "train" if d.dataset != "folder" else "all", folder=d.folder)
+    originals = load_dataset(
+        d.dataset, root, "train" if d.dataset != "folder" else "all", folder=d.folder
+    )
     train, val = make_train_val(
         originals,
         augmentation=d.augmentation,
@@ -125,6 +131,16 @@ def validate(
     }
 
 
+def _current_lr(tc: TrainConfig, epoch: int, fraction: float, elapsed_seconds: float) -> float:
+    """Learning rate by epoch progress, or by wall time for ``clock: time`` recipes."""
+    if tc.clock == "time":
+        if not tc.max_minutes:
+            raise UserError("train.clock=time needs train.max_minutes")
+        virtual = min(elapsed_seconds / (60 * tc.max_minutes), 1.0) * tc.epochs
+        return learning_rate(tc, int(virtual), virtual - int(virtual))
+    return learning_rate(tc, epoch, fraction)
+
+
 def _better(select: str, value: float, best: float | None) -> bool:
     if math.isnan(value):
         return False
@@ -146,7 +162,10 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+        return [
+            {k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()}
+            for r in csv.DictReader(f)
+        ]
 
 
 def train(
@@ -197,7 +216,11 @@ def train(
     if resume:
         meta = load_run_state(run_dir / "last.safetensors", model, opt)
         start_epoch = meta["epoch"] + 1
-        best, best_epoch, elapsed = meta.get("best"), meta.get("best_epoch", -1), meta["elapsed_seconds"]
+        best, best_epoch, elapsed = (
+            meta.get("best"),
+            meta.get("best_epoch", -1),
+            meta["elapsed_seconds"],
+        )
         rows = [r for r in _read_log(run_dir / "log.csv") if r["epoch"] < start_epoch]
         log.info("resuming %s after epoch %d", run_dir, meta["epoch"])
 
@@ -213,6 +236,7 @@ def train(
         "run_config": cfg.to_dict(),
         "seed": tc.seed,
         "data": {"dataset": cfg.data.dataset, "train": data.train.names, "val": data.val.names},
+        "hardware": describe_hardware(device, dist.world),
     }
     stopped_early = False
     for epoch in range(start_epoch, tc.epochs):
@@ -230,7 +254,7 @@ def train(
             mininterval=2.0,
         )
         for step, batch in enumerate(bar):
-            lr = learning_rate(tc, epoch, step / n_batches)
+            lr = _current_lr(tc, epoch, step / n_batches, elapsed + time.perf_counter() - t0)
             for g in opt.param_groups:
                 g["lr"] = lr
             if augment is not None:
@@ -283,10 +307,14 @@ def train(
             if improved:
                 save_run_state(run_dir / "best.safetensors", model, None, meta)
             if tc.save_every and (epoch + 1) % tc.save_every == 0:
-                save_run_state(run_dir / "checkpoints" / f"epoch{epoch + 1:04d}.safetensors", model, None, meta)
+                save_run_state(
+                    run_dir / "checkpoints" / f"epoch{epoch + 1:04d}.safetensors", model, None, meta
+                )
             save_run_state(run_dir / "last.safetensors", model, opt, meta)
             _write_log(run_dir / "log.csv", rows)
-            plot_curves(run_dir / "log.csv", run_dir / "curves.png", title=f"{cfg.name}: {cfg.model.name}")
+            plot_curves(
+                run_dir / "log.csv", run_dir / "curves.png", title=f"{cfg.name}: {cfg.model.name}"
+            )
             log.info(
                 "epoch %d/%d loss %.4f val_loss %.4f val_auc %.4f val_f1 %.4f (%.0f s)",
                 epoch + 1, tc.epochs, row["train_loss"], row["val_loss"], row["val_auc"], row["val_f1"], seconds,
@@ -294,7 +322,11 @@ def train(
             stop = tc.max_minutes is not None and elapsed / 60 >= tc.max_minutes
         if broadcast_flag(stop, dist):
             stopped_early = epoch + 1 < tc.epochs
-            log.info("stopping after epoch %d: time budget of %s minutes reached", epoch + 1, tc.max_minutes)
+            log.info(
+                "stopping after epoch %d: time budget of %s minutes reached",
+                epoch + 1,
+                tc.max_minutes,
+            )
             break
 
     summary: dict[str, Any] = {
@@ -308,7 +340,9 @@ def train(
     return summary
 
 
-def evaluate_run(run_dir: Path, cfg: RunConfig, data_root: str | None, device: torch.device) -> dict:
+def evaluate_run(
+    run_dir: Path, cfg: RunConfig, data_root: str | None, device: torch.device
+) -> dict:
     """Evaluate ``best.safetensors`` on the test split (fp32, both protocols).
 
     ``eval/`` uses the paper's fixed threshold 0.5. With held-out validation originals,
