@@ -1,0 +1,148 @@
+"""Turn a finished training run into shipped weights and a model card.
+
+Writes ``src/saunet/weights/sa-unet-<name>.safetensors`` (model weights only; the
+metadata carries the model config, the segmentation threshold chosen on validation, the
+training scale and the test metrics) and ``sa-unet-<name>.md`` (the model card), and
+copies the run's summaries to ``results/<run name>/`` (:func:`saunet.collect.collect_run`).
+
+Usage:
+    python tools/ship_weights.py runs/drive-cpu --name drive \
+        --command "saunet train --config configs/drive-cpu.yaml --out runs/drive-cpu"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from saunet.checkpoint import atomic_write_text, read_checkpoint, save_checkpoint
+from saunet.collect import collect_run
+from saunet.data.datasets import load_dataset
+from saunet.evaluation_report import PAPER_RESULTS, TABLE_METRICS
+from saunet.scale import training_scale_meta
+
+REPO = Path(__file__).resolve().parents[1]
+FIELD_ANGLE = {"drive": 45.0, "chase": 30.0}
+KEYS = ("se", "sp", "acc", "auc", "f1", "mcc")
+
+
+def _row(pooled: dict) -> str:
+    return " | ".join(f"{pooled[k]:.4f}" for k in KEYS)
+
+
+def card(name: str, meta: dict, fixed: dict, valf1: dict | None, command: str) -> str:
+    run = meta["run_config"]
+    hw = meta.get("hardware", {})
+    dataset = run["data"]["dataset"]
+    paper = dict(zip(TABLE_METRICS, PAPER_RESULTS[dataset]["SA-UNet"], strict=True))
+    recipe = (
+        "CPU recipe"
+        if run["train"].get("clock") == "time" or run["data"].get("patch_size")
+        else "paper protocol"
+    )
+    lines = [
+        f"# sa-unet-{name}",
+        "",
+        f"SA-UNet trained by `saunet train` on the {dataset.upper()} training split "
+        f"({len(meta['data']['train'])} training / {len(meta['data']['val'])} held-out validation images).",
+        "",
+        f"**Recipe: {recipe}** (`{run['name']}`), not the paper's 150-epoch GPU protocol"
+        if recipe == "CPU recipe"
+        else "**Recipe: the paper's protocol.**",
+        "",
+        "## Training",
+        "",
+        f"- command: `{command}`",
+        f"- config: `configs/{run['name']}.yaml` (resolved copy in `results/{run['name']}/config.yaml`)",
+        f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of {meta['epoch'] + 1} "
+        f"(selected on validation {run['train']['select'].upper()})",
+        f"- wall time: {meta['elapsed_seconds'] / 60:.1f} min of training on {hw.get('cpu', '?')} "
+        f"({hw.get('threads', '?')} threads, {hw.get('device', '?')}; torch {hw.get('torch', '?')}), "
+        "sharing the machine with other jobs",
+        f"- segmentation threshold: {meta['threshold']['fov']:.4f} (maximises F1 inside the FOV "
+        "on the held-out validation images; `saunet segment` uses it unless `--threshold`)",
+        f"- training scale: FOV diameter {meta['scale']['fov_diameter_px']:.0f} px, "
+        f"field angle {meta['scale'].get('field_angle_deg', '?')} deg",
+        "",
+        "## Test metrics (printed by `saunet evaluate`, pooled over all test pixels)",
+        "",
+        "| protocol | threshold | SE | SP | ACC | AUC | F1 | MCC |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for doc, label in ((fixed, "0.5 (paper)"), (valf1, "val-F1")):
+        if doc is None:
+            continue
+        for proto in ("paper", "fov"):
+            p = doc["protocols"][proto]
+            thr = f"{p['threshold']:.4f}" if label != "0.5 (paper)" else "0.5"
+            lines.append(f"| {proto} | {thr} ({label}) | {_row(p['pooled'])} |")
+    lines.append("| paper | 0.5 | " + " | ".join(f"{paper[k]:.4f}" for k in KEYS)
+                 + " |  <- SA-UNet in the paper (Table V/VI, whole-image protocol)")  # fmt: skip
+    for proto in ("paper", "fov"):
+        so = fixed["second_observer"][proto]["pooled"]
+        lines.append(f"| {proto} | - (2nd observer) | {_row(so)} |")
+    lines += [
+        "",
+        "`paper` = whole image after cropping the padding, `fov` = inside the FOV mask. The 2nd "
+        "observer's AUC is (SE+SP)/2 of a binary map.",
+        "",
+        f"Reproduce: `{command}`, then "
+        f"`saunet evaluate --checkpoint {name} --dataset {dataset} --data-root DATA --out eval-{name}`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--name", required=True, help="drive or chase")
+    ap.add_argument("--command", required=True, help="the exact training command")
+    ap.add_argument("--data-root", default=None)
+    args = ap.parse_args()
+
+    tensors, meta = read_checkpoint(args.run_dir / "best.safetensors")
+    _, last = read_checkpoint(args.run_dir / "last.safetensors")
+    fixed = json.loads((args.run_dir / "eval" / "metrics.json").read_text())
+    vf = args.run_dir / "eval-val-f1" / "metrics.json"
+    valf1 = json.loads(vf.read_text()) if vf.is_file() else None
+    dataset = meta["run_config"]["data"]["dataset"]
+    train = load_dataset(dataset, args.data_root, "train")
+    meta = {
+        **{
+            k: v
+            for k, v in meta.items()
+            if k not in ("format_version", "created", "code_version", "path")
+        },
+        "epoch": last["epoch"],  # epochs trained; best_epoch is the one shipped
+        "elapsed_seconds": last["elapsed_seconds"],
+        "threshold": {p: valf1["protocols"][p]["threshold"] for p in ("paper", "fov")}
+        if valf1
+        else 0.5,
+        "scale": training_scale_meta([s["fov"] for s in train], FIELD_ANGLE.get(dataset)),
+        "test_metrics": {
+            "threshold_0.5": {p: fixed["protocols"][p]["pooled"] for p in ("paper", "fov")},
+            **(
+                {"threshold_val_f1": {p: valf1["protocols"][p]["pooled"] for p in ("paper", "fov")}}
+                if valf1
+                else {}
+            ),
+        },
+        "training_command": args.command,
+    }
+    wdir = REPO / "src" / "saunet" / "weights"
+    save_checkpoint(wdir / f"sa-unet-{args.name}.safetensors", tensors, meta, sidecar=False)
+    atomic_write_text(
+        wdir / f"sa-unet-{args.name}.md", card(args.name, meta, fixed, valf1, args.command)
+    )
+
+    res = collect_run(args.run_dir, REPO / "results", label="cpu",
+                      dest=REPO / "results" / meta["run_config"]["name"])  # fmt: skip
+    print(f"shipped {wdir / f'sa-unet-{args.name}.safetensors'} and its card; summaries in {res}")
+
+
+if __name__ == "__main__":
+    main()
