@@ -1,0 +1,145 @@
+"""``saunet segment`` end to end on a folder of mixed synthetic images."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from saunet import build_model
+from saunet.checkpoint import save_checkpoint
+from saunet.cli import build_parser, main
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def ckpt(tmp_path) -> Path:
+    torch.manual_seed(0)
+    model = build_model("sa-unet", channels=(4, 8, 16, 32)).eval()
+    meta = {"model_config": model.config.to_dict(), "threshold": 0.45,
+            "scale": {"fov_diameter_px": 40.0, "field_angle_deg": 45.0, "calibre_factor": 1.0}}  # fmt: skip
+    tensors = {"model." + k: v for k, v in model.state_dict().items()}
+    return save_checkpoint(tmp_path / "tiny.safetensors", tensors, meta, sidecar=False)
+
+
+def photo(h: int, w: int, seed: int) -> np.ndarray:
+    """float (h, w, 3) in [0, 1]: a textured disc on black."""
+    yy, xx = np.mgrid[:h, :w]
+    disc = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 < (0.45 * min(h, w)) ** 2
+    return np.random.default_rng(seed).uniform(0.2, 0.9, (h, w, 3)) * disc[..., None]
+
+
+@pytest.fixture
+def mixed(tmp_path) -> Path:
+    d = tmp_path / "in"
+    d.mkdir()
+    u8 = lambda a: (a * 255).astype(np.uint8)  # noqa: E731
+    Image.fromarray(u8(photo(48, 64, 0))).save(d / "rgb.png")
+    Image.fromarray(u8(photo(50, 70, 1))).save(d / "photo.jpg")
+    Image.fromarray(u8(photo(40, 52, 2)[..., 1])).save(d / "gray.png")
+    rgba = np.dstack([u8(photo(44, 60, 3)), np.full((44, 60), 255, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(d / "alpha.png")
+    g16 = (photo(46, 58, 4)[..., 1] * 65535).astype(np.uint16)
+    Image.fromarray(g16).save(d / "deep.tif")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    (d / "readme.txt").write_text("ignored: not an image extension")
+    return d
+
+
+GOOD = ["alpha", "deep", "gray", "photo", "rgb"]
+
+
+def test_help_ends_with_example(capsys):
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["segment", "--help"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].strip().startswith("saunet segment ")
+
+
+def test_mixed_folder(tmp_path, mixed, ckpt, capsys):
+    out = tmp_path / "out"
+    args = ["segment", str(mixed), "--weights", str(ckpt), "--out", str(out), "--device", "cpu"]
+    assert main(args) == 1  # some input failed
+    captured = capsys.readouterr()
+    assert "broken.jpg" in captured.out and "5 of 6" in captured.out
+    expected = {f"{n}{s}" for n in GOOD for s in ("_prob.png", "_mask.png", "_overlay.png")}
+    assert {p.name for p in out.iterdir()} == expected | {"summary.csv"}
+    with open(out / "summary.csv", newline="") as f:
+        rows = {r["name"]: r for r in csv.DictReader(f)}
+    assert rows["broken"]["status"].startswith("failed") and "broken.jpg" in rows["broken"]["input"]
+    for n in GOOD:
+        r = rows[n]
+        assert r["status"] == "ok" and r["threshold"] == "0.45" and 0.5 < float(r["scale"]) < 1.5
+        h, w = int(r["height"]), int(r["width"])
+        prob = np.asarray(Image.open(out / f"{n}_prob.png"))
+        mask = np.asarray(Image.open(out / f"{n}_mask.png"))
+        over = np.asarray(Image.open(out / f"{n}_overlay.png"))
+        assert prob.shape == mask.shape == (h, w) and over.shape == (h, w, 3)
+        assert prob.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+        assert 0 <= float(r["vessel_fraction"]) <= 1
+    # rerun without --overwrite: usage error naming an output, nothing touched
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == before
+    # with --overwrite, threshold 1 (no vessel) and no rescaling
+    assert main([*args, "--overwrite", "--threshold", "1", "--scale", "1"]) == 1
+    with open(out / "summary.csv", newline="") as f:
+        rows = {r["name"]: r for r in csv.DictReader(f)}
+    assert rows["rgb"]["vessel_fraction"] == "0.00000" and rows["rgb"]["scale"] == "1"
+    assert not np.asarray(Image.open(out / "rgb_mask.png")).any()
+
+
+def test_fov_and_tta_single_file(tmp_path, mixed, ckpt):
+    fov = np.zeros((48, 64), np.uint8)
+    fov[10:30, 10:40] = 255
+    Image.fromarray(fov).save(tmp_path / "fov.png")
+    out = tmp_path / "o"
+    rc = main(["segment", str(mixed / "rgb.png"), "--weights", str(ckpt), "--out", str(out),
+               "--fov", str(tmp_path / "fov.png"), "--tta", "--threshold", "0"])  # fmt: skip
+    assert rc == 0
+    mask = np.asarray(Image.open(out / "rgb_mask.png")) > 0
+    np.testing.assert_array_equal(mask, fov > 0)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--scale", "zero"], ["--threshold", "2"], ["--demo"], ["--onnx", "x.onnx"]],
+)
+def test_usage_errors(tmp_path, mixed, ckpt, extra, capsys):
+    inputs = [str(mixed / "rgb.png")] if extra else []
+    rc = main(["segment", *inputs, "--weights", str(ckpt), "--out", str(tmp_path / "o"), *extra])
+    assert rc == 2
+    assert "saunet segment: error:" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_weights_is_usage_error(tmp_path, mixed, capsys):
+    rc = main(["segment", str(mixed), "--weights", str(tmp_path / "nope.safetensors"),
+               "--out", str(tmp_path / "o")])  # fmt: skip
+    assert rc == 2 and "nope.safetensors" in capsys.readouterr().err
+
+
+def test_demo(tmp_path, ckpt, capsys):
+    out = tmp_path / "demo"
+    rc = main(["segment", "--demo", "--weights", str(ckpt), "--out", str(out), "--scale", "0.1"])
+    assert rc == 0
+    assert {p.name for p in out.iterdir()} == {
+        "retina_prob.png",
+        "retina_mask.png",
+        "retina_overlay.png",
+        "summary.csv",
+    }
+    assert np.asarray(Image.open(out / "retina_overlay.png")).shape == (1411, 1411, 3)
