@@ -41,3 +41,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
+
+# The README's picture: the demo overlay, downscaled to 500 px.
+docs/demo-overlay.png: demo
+	$(BIN)/python -c "from PIL import Image; im = Image.open('demo-output/retina_overlay.png'); im.thumbnail((500, 500)); im.save('$@')"

@@ -60,6 +60,10 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[str], None]) -> Path
     os.close(fd)
     try:
         writer(tmp)
+        # mkstemp creates 0600 files; give the result the permissions of a normal file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -182,15 +181,9 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
         raise ValueError(f"write_png: expected (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(a).save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from ..checkpoint import atomic_write
+
+    # Compression level 1: ~2.5x faster than Pillow's default 6 for ~14% larger files;
+    # PNG writing dominated `saunet segment`'s time per image.
+    atomic_write(path, lambda tmp: Image.fromarray(a).save(tmp, format="PNG", compress_level=1))
     log.debug("wrote %s", path)
