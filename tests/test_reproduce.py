@@ -220,3 +220,12 @@ def test_collect_run_into_a_named_folder(tmp_path, fake_train):
         "sa-unet",
         0,
     )
+
+
+def test_epoch_budget_label_and_overrides():
+    from saunet.reproduce import _run_overrides, recipe_label
+
+    assert recipe_label("cpu", epochs=20) == "cpu-20ep"
+    assert recipe_label("cpu", minutes=5) == "cpu-5min"
+    ov = _run_overrides("unet18", 1, None, [], epochs=20)
+    assert "train.epochs=20" in ov and "train.clock=epochs" in ov and "train.max_minutes=null" in ov

@@ -90,15 +90,23 @@ def recipe_config(dataset: str, recipe: str, configs_dir: Path | None = None) ->
     return path
 
 
-def recipe_label(recipe: str, minutes: float | None = None) -> str:
-    """``paper``, ``cpu`` or, with a time budget, ``cpu-5min`` / ``paper-12.5min``."""
+def recipe_label(recipe: str, minutes: float | None = None, epochs: int | None = None) -> str:
+    """``paper``, ``cpu``; with a time budget ``cpu-5min``; with an epoch count ``cpu-25ep``."""
+    if epochs is not None:
+        return f"{recipe}-{epochs}ep"
     return recipe if minutes is None else f"{recipe}-{minutes:g}min"
 
 
-def _run_overrides(model: str, seed: int, minutes: float | None, extra: Sequence[str]) -> list[str]:
+def _run_overrides(
+    model: str, seed: int, minutes: float | None, extra: Sequence[str], epochs: int | None = None
+) -> list[str]:
     out = [f"model.name={model}", f"train.seed={seed}"]
     if minutes is not None:
         out += [f"train.max_minutes={minutes:g}", "train.clock=time"]
+    if epochs is not None:
+        # A fixed number of epochs on the epoch clock: every model gets the same number of
+        # steps whatever else the machine is doing, so an ablation stays a fair comparison.
+        out += [f"train.epochs={epochs}", "train.clock=epochs", "train.max_minutes=null"]
     return out + list(extra)
 
 
@@ -175,6 +183,7 @@ def reproduce(
     out: str | os.PathLike = "runs",
     data_root: str | None = None,
     minutes: float | None = None,
+    epochs: int | None = None,
     results_dir: str | os.PathLike | None = "results",
     *,
     report: str | os.PathLike | None = "REPORT.md",
@@ -193,6 +202,8 @@ def reproduce(
         data_root: dataset root (default ``$SAUNET_DATA``).
         minutes: time budget per run: sets ``train.max_minutes`` and ``train.clock=time``
             and becomes part of the label (``cpu-5min``).
+        epochs: train every run for exactly this many epochs on the epoch clock (label
+            ``cpu-20ep``); unlike ``minutes``, machine load cannot change the result.
         results_dir: where run summaries are collected (``None``: no collection, no report).
         report: Markdown file rebuilt from ``results_dir`` at the end (``None``: skip).
         configs: ``{dataset: config path}`` replacing the recipe files (used by tests).
@@ -219,13 +230,15 @@ def reproduce(
             config_paths[ds] = recipe_config(ds, recipe)
         else:
             raise UserError(f"unknown dataset {ds!r}; choose from {', '.join(DATASETS)}")
-    label = recipe_label(recipe, minutes)
+    if minutes is not None and epochs is not None:
+        raise UserError("give --minutes or --epochs, not both")
+    label = recipe_label(recipe, minutes, epochs)
     outcomes = []
     for ds in datasets:
         for model in models:
             for seed in seed_list:
                 run_dir = Path(out) / label / ds / model / f"seed{seed}"
-                overrides = _run_overrides(model, seed, minutes, config_overrides)
+                overrides = _run_overrides(model, seed, minutes, config_overrides, epochs)
                 status = _run_one(config_paths[ds], overrides, run_dir, data_root, progress)
                 collected = None
                 if results_dir is not None:

@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recipe", required=True, choices=("paper", "cpu"))
     p.add_argument("--data-root", metavar="ROOT", help="dataset root (default: $SAUNET_DATA)")
     p.add_argument("--minutes", type=float, metavar="M", help="training time budget per run")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help="train every run for exactly N epochs (epoch clock; fair on a busy machine)",
+    )
     p.add_argument("--models", nargs="+", metavar="NAME",
                    help="registry models (default: unet18 unet18-sa sd-unet backbone sa-unet)")  # fmt: skip
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1 (default 1)")
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         data_root=args.data_root,
         minutes=args.minutes,
+        epochs=args.epochs,
         results_dir=args.results,
         report=args.report,
         config_overrides=args.overrides,
