@@ -106,3 +106,17 @@ def test_sigkill_mid_run_then_resume_is_exact(tiny_dataset, tiny_config, tmp_pat
     b, _ = read_checkpoint(run / "last.safetensors")
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_paper_data_protocol_runs_through_the_loop(tiny_dataset, tiny_config, tmp_path):
+    """Offline expansion (each original -> 13 images) with the paper's random validation
+    subset of the expanded set, whole images, step schedule: the paper recipe's data path."""
+    cfg = tiny_config(tiny_dataset, epochs=1, schedule="step", lr_milestones=[100])
+    cfg.data.augmentation = "offline"
+    cfg.data.validation = "paper"
+    cfg.data.val_count = 5
+    summary = train(cfg, tmp_path / "run", progress=False, evaluate_test=False)
+    _, meta = read_checkpoint(tmp_path / "run" / "last.safetensors")
+    assert len(meta["data"]["train"]) + len(meta["data"]["val"]) == 4 * 13
+    assert len(meta["data"]["val"]) == 5
+    assert summary["epochs_done"] == 1

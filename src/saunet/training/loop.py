@@ -84,9 +84,10 @@ def load_training_data(cfg: RunConfig, data_root: str | None) -> TrainingData:
 
     d = cfg.data
     root = resolve_data_root(data_root or d.root) if d.dataset != "folder" else data_root
-    originals = load_dataset(
-        d.dataset, root, "train" if d.dataset != "folder" else "all", folder=d.folder
-    )
+    # A folder dataset with per-split folders trains on its "train" split only; a flat one
+    # (no split keys) is all training data.
+    split = "all" if d.dataset == "folder" and "train" not in (d.folder or {}) else "train"
+    originals = load_dataset(d.dataset, root, split, folder=d.folder)
     train, val = make_train_val(
         originals,
         augmentation=d.augmentation,
