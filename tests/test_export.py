@@ -15,13 +15,7 @@ from saunet.segmenter import Segmenter, TorchPredictor
 ort = pytest.importorskip("onnxruntime")
 from saunet import export as E  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

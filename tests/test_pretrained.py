@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import saunet
-from saunet import build_model, pretrained
-from saunet.checkpoint import SHIPPED, WEIGHTS_DIR, save_checkpoint
+from saunet import pretrained
+from saunet.checkpoint import SHIPPED, WEIGHTS_DIR
 from saunet.cli import main
 from saunet.segmenter import DEFAULT_MARGIN, DEFAULT_TILE, SegmentationResult, Segmenter
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def ckpt(tmp_path):
-    torch.manual_seed(1)
-    model = build_model("sa-unet", channels=(4, 8, 16, 32)).eval()
-    meta = {"model_config": model.config.to_dict(), "threshold": 0.5,
-            "scale": {"fov_diameter_px": 36.0, "calibre_factor": 1.0}}  # fmt: skip
-    tensors = {"model." + k: v for k, v in model.state_dict().items()}
-    return save_checkpoint(tmp_path / "api.safetensors", tensors, meta, sidecar=False)
+def ckpt(tmp_path, tiny_checkpoint):
+    scale = {"fov_diameter_px": 36.0, "calibre_factor": 1.0}
+    return tiny_checkpoint(tmp_path / "api.safetensors", seed=1, scale=scale)
 
 
 def photo() -> np.ndarray:

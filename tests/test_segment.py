@@ -7,11 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from saunet import build_model
-from saunet.checkpoint import save_checkpoint
 from saunet.errors import UserError
 from saunet.overlay import overlay
 from saunet.segment import (
@@ -24,21 +21,7 @@ from saunet.segment import (
 )
 from saunet.segmenter import Segmenter, as_rgb_float, weights_threshold
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def tiny_checkpoint(path: Path, **meta) -> Path:
-    torch.manual_seed(0)
-    model = build_model("sa-unet", channels=(4, 8, 16, 32)).eval()
-    meta = {"model_config": model.config.to_dict(), "threshold": 0.5, **meta}
-    tensors = {"model." + k: v for k, v in model.state_dict().items()}
-    return save_checkpoint(path, tensors, meta, sidecar=False)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fundus(h: int = 60, w: int = 76, seed: int = 0) -> np.ndarray:
@@ -50,7 +33,7 @@ def fundus(h: int = 60, w: int = 76, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture
-def seg(tmp_path) -> Segmenter:
+def seg(tmp_path, tiny_checkpoint) -> Segmenter:
     ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
     return Segmenter.from_weights(str(ckpt), device="cpu", precision="fp32")
 
@@ -88,7 +71,7 @@ def test_segment_result(seg):
     np.testing.assert_allclose(seg.segment(img.astype(np.float32) / 255).prob, res.prob, atol=1e-6)
 
 
-def test_segment_scale_from_metadata(tmp_path):
+def test_segment_scale_from_metadata(tmp_path, tiny_checkpoint):
     ckpt = tiny_checkpoint(tmp_path / "s.safetensors", scale={"fov_diameter_px": 27.0})
     seg = Segmenter.from_weights(str(ckpt), device="cpu", precision="fp32")
     res = seg.segment(fundus())  # FOV diameter 54 -> scale 0.5

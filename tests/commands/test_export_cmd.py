@@ -6,32 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from saunet import build_model
-from saunet.checkpoint import save_checkpoint
 from saunet.cli import build_parser, main
 
 pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def ckpt(tmp_path) -> Path:
-    torch.manual_seed(2)
-    model = build_model("sa-unet").eval()
-    meta = {"model_config": model.config.to_dict(), "threshold": 0.5,
-            "scale": {"fov_diameter_px": 30.0}}  # fmt: skip
-    tensors = {"model." + k: v for k, v in model.state_dict().items()}
-    return save_checkpoint(tmp_path / "net.safetensors", tensors, meta, sidecar=False)
+def ckpt(tmp_path, tiny_checkpoint) -> Path:
+    return tiny_checkpoint(tmp_path / "net.safetensors", seed=2, channels=(16, 32, 64, 128),
+                           scale={"fov_diameter_px": 30.0})  # fmt: skip
 
 
 def test_help_ends_with_example(capsys):

@@ -7,30 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from saunet import build_model
-from saunet.checkpoint import save_checkpoint
 from saunet.cli import build_parser, main
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def ckpt(tmp_path) -> Path:
-    torch.manual_seed(0)
-    model = build_model("sa-unet", channels=(4, 8, 16, 32)).eval()
-    meta = {"model_config": model.config.to_dict(), "threshold": 0.45,
-            "scale": {"fov_diameter_px": 40.0, "field_angle_deg": 45.0, "calibre_factor": 1.0}}  # fmt: skip
-    tensors = {"model." + k: v for k, v in model.state_dict().items()}
-    return save_checkpoint(tmp_path / "tiny.safetensors", tensors, meta, sidecar=False)
+def ckpt(tmp_path, tiny_checkpoint) -> Path:
+    scale = {"fov_diameter_px": 40.0, "field_angle_deg": 45.0, "calibre_factor": 1.0}
+    return tiny_checkpoint(tmp_path / "tiny.safetensors", threshold=0.45, scale=scale)
 
 
 def photo(h: int, w: int, seed: int) -> np.ndarray:
