@@ -61,7 +61,7 @@ def fabricate(results: Path, label: str = "cpu-5min", datasets=("drive", "chase"
                 (d / "metrics.json").write_text(to_json(doc))
                 (d / "probs").mkdir()
                 Image.fromarray(np.round(probs[0] * 255).astype(np.uint8)).save(
-                    d / "probs" / f"{samples[0]['name']}.png"
+                    d / "probs" / "figure-1.png"
                 )
                 (d / "log.csv").write_text(
                     "epoch,train_loss,val_loss,val_acc,val_auc,val_f1,lr\n"

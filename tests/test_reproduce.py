@@ -67,9 +67,9 @@ def test_reproduce_trains_collects_and_reports_then_skips(tmp_path, monkeypatch)
     res = tmp_path / "results" / "cpu" / "drive" / "sa-unet" / "seed0"
     assert o.results == res
     for name in ("config.yaml", "log.csv", "curves.png", "metrics.json", "metrics-val-f1.json",
-                 "per_image.csv", "table.md", "run.json", "probs/01_test.png"):  # fmt: skip
+                 "per_image.csv", "table.md", "run.json", "probs/figure-1.png"):  # fmt: skip
         assert (res / name).is_file(), name
-    assert not list(res.rglob("*.safetensors")) and not (res / "probs" / "02_test.png").exists()
+    assert not list(res.rglob("*.safetensors")) and not (res / "probs" / "figure-2.png").exists()
     run = json.loads((res / "run.json").read_text())
     assert run["recipe_label"] == "cpu" and run["budget_minutes"] is None
     assert run["model"] == "sa-unet" and run["paper_row"] == "SA-UNet" and run["seed"] == 0
@@ -212,7 +212,7 @@ def test_collect_run_into_a_named_folder(tmp_path, fake_train):
     (run_dir / "eval" / "probs" / "01_test.png").write_bytes(b"png")
     dest = rp.collect_run(run_dir, tmp_path / "results", dest=tmp_path / "results" / "drive-cpu")
     assert dest == tmp_path / "results" / "drive-cpu"
-    assert (dest / "probs" / "01_test.png").read_bytes() == b"png"
+    assert (dest / "probs" / "figure-1.png").read_bytes() == b"png"
     run = json.loads((dest / "run.json").read_text())
     assert (run["recipe_label"], run["dataset"], run["model"], run["seed"]) == (
         "cpu",

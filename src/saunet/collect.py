@@ -2,7 +2,7 @@
 
 ``results/<label>/<dataset>/<model>/seed<k>/`` receives ``config.yaml``, ``log.csv``,
 ``curves.png``, ``metrics.json``, ``metrics-val-f1.json``, ``per_image.csv``, ``table.md``,
-``probs/<figure image>.png`` and a ``run.json`` written here; never weights. ``<label>``
+``probs/figure-<k>.png`` and a ``run.json`` written here; never weights. ``<label>``
 is a recipe label (``paper``, ``cpu``, ``cpu-5min``; :func:`parse_label`).
 """
 
@@ -21,12 +21,25 @@ import yaml
 from .checkpoint import atomic_write, atomic_write_text
 from .errors import UserError
 
-__all__ = ["FIGURE_IMAGES", "SUMMARY_FILES", "collect_run", "parse_label"]
+__all__ = ["FIGURE_IMAGES", "SUMMARY_FILES", "collect_run", "figure_map_path", "parse_label"]
 
 log = logging.getLogger(__name__)
 
 #: Test images whose probability maps are kept in ``results/`` for the report's figures.
 FIGURE_IMAGES: dict[str, tuple[str, ...]] = {"drive": ("01_test",), "chase": ("Image_11L",)}
+
+
+def figure_map_path(run_dir: str | os.PathLike, dataset: str, name: str) -> Path:
+    """Where a collected run keeps its probability map of figure image ``name``.
+
+    The file is named by the image's position in :data:`FIGURE_IMAGES`
+    (``probs/figure-1.png``), never by the dataset's file name, so a prediction cannot be
+    mistaken for (or checked in as) a dataset file.
+    """
+    index = FIGURE_IMAGES[dataset].index(name) + 1
+    return Path(run_dir) / "probs" / f"figure-{index}.png"
+
+
 #: Files copied from a run directory: ``(source relative to the run, name in results)``.
 SUMMARY_FILES = (
     ("config.yaml", "config.yaml"),
@@ -111,7 +124,7 @@ def collect_run(
 
     Copies ``config.yaml``, ``log.csv``, ``curves.png``, ``metrics.json`` (from ``eval/``),
     ``metrics-val-f1.json`` (from ``eval-val-f1/``), ``per_image.csv``, ``table.md`` and
-    the figure images' probability maps (``probs/<name>.png``), and writes ``run.json``
+    the figure images' probability maps (``probs/figure-<k>.png``, see :func:`figure_map_path`), and writes ``run.json``
     (recipe label, epochs, wall minutes, hardware, seed, model). Never weights. Missing
     fields are taken from the run path, then from its ``config.yaml``; ``dest`` puts the
     files in that folder instead (e.g. ``results/drive-cpu`` for a long run).
@@ -148,7 +161,7 @@ def collect_run(
     for name in FIGURE_IMAGES.get(dataset, ()):
         prob = run_dir / "eval" / "probs" / f"{name}.png"
         if prob.is_file():
-            _copy(prob, target / "probs" / f"{name}.png")
+            _copy(prob, figure_map_path(target, dataset, name))
     summary = _run_summary(run_dir, label, dataset, model, seed)
     atomic_write_text(target / "run.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     log.info("collected %s -> %s", run_dir, target)

@@ -4,7 +4,7 @@ Layout read (written by :func:`saunet.reproduce.collect_run`)::
 
     results/<label>/<dataset>/<model>/seed<k>/{run.json, metrics.json, metrics-val-f1.json,
                                                log.csv, config.yaml, per_image.csv,
-                                               table.md, curves.png, probs/<name>.png}
+                                               table.md, curves.png, probs/figure-<k>.png}
 
 Everything is read defensively: a missing or unreadable file becomes ``None`` / empty,
 never an exception, so a half-filled results folder still makes a report.

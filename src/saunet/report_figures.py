@@ -95,10 +95,11 @@ def load_sample(dataset: str, data_root: Any, name: str) -> dict[str, Any] | Non
 
 
 def _binary_map(run: Run, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The run's prediction for ``name`` at threshold 0.5 (``probs/<name>.png``)."""
+    """The run's prediction for ``name`` at threshold 0.5 (:func:`saunet.collect.figure_map_path`)."""
+    from .collect import figure_map_path
     from .evaluation_pipeline import read_prob_map
 
-    path = run.path / "probs" / f"{name}.png"
+    path = figure_map_path(run.path, run.dataset, name)
     if not path.is_file():
         return None
     try:
