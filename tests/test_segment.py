@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from saunet.checkpoint import atomic_write
 from saunet.errors import UserError
 from saunet.overlay import overlay
 from saunet.segment import (
@@ -170,3 +171,70 @@ def test_demo_source_is_the_skimage_retina():
     assert src.name == "retina" and src.path is None
     img = src.load()
     assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.float32 and img.max() <= 1
+
+
+def test_pipeline_keeps_order_and_reports_broken_inputs_and_failed_writes(
+    tmp_path, seg, monkeypatch
+):
+    import saunet.segment as seg_mod
+
+    _write_images(tmp_path / "in", ["a.png", "c.png", "d.png"])
+    (tmp_path / "in" / "b.png").write_bytes(b"not a png")
+    real = seg_mod.write_png
+
+    def flaky(path, array):
+        if Path(path).name != "c_overlay.png":
+            return real(path, array)
+
+        def half_then_fail(tmp):
+            Path(tmp).write_bytes(b"\x89PNG half")
+            raise OSError("disk full")
+
+        atomic_write(path, half_then_fail)
+
+    monkeypatch.setattr(seg_mod, "write_png", flaky)
+    srcs = expand_inputs([str(tmp_path / "in")])
+    rep = segment_files(seg, srcs, tmp_path / "out", rank=0, world=1, progress=False)
+    rows = _read_csv(tmp_path / "out" / "summary.csv")
+    assert [r["name"] for r in rows] == ["a", "b", "c", "d"]
+    status = {r["name"]: r["status"] for r in rows}
+    assert status["a"] == status["d"] == "ok"
+    assert status["b"].startswith("failed:") and status["c"] == "failed: disk full"
+    assert {r["input"] for r in rep.failed} == {
+        str(tmp_path / "in" / n) for n in ("b.png", "c.png")
+    }
+    assert (tmp_path / "out" / "d_overlay.png").is_file()
+    assert not (tmp_path / "out" / "c_overlay.png").exists()
+    assert not list((tmp_path / "out").glob(".*tmp*"))  # no half-written files left
+
+
+def test_compile_policy():
+    from saunet.segmenter import COMPILE_MIN_IMAGES, want_compile
+
+    assert want_compile("on", 1, "torch", "cpu") and not want_compile("off", 10**6, "torch", "cpu")
+    assert want_compile("auto", COMPILE_MIN_IMAGES, "torch", "cpu")
+    assert not want_compile("auto", COMPILE_MIN_IMAGES - 1, "torch", "cpu")
+    assert not want_compile("auto", COMPILE_MIN_IMAGES, "onnx", "cpu")
+    with pytest.raises(ValueError, match="compile mode"):
+        want_compile("maybe", 1, "torch", "cpu")
+
+
+def test_failed_compilation_falls_back_to_eager(tmp_path, tiny_checkpoint, monkeypatch, caplog):
+    import saunet.fast
+
+    def broken(model):
+        def fail(x):
+            raise RuntimeError("no C++ compiler\nlong details")
+
+        return fail
+
+    monkeypatch.setattr(saunet.fast, "compile_for_inference", broken)
+    ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    eager = Segmenter.from_weights(str(ckpt), device="cpu", precision="fp32")
+    compiled = Segmenter.from_weights(str(ckpt), device="cpu", precision="fp32", compile=True)
+    img = fundus()
+    with caplog.at_level("WARNING"):
+        got = compiled.segment(img).prob
+    assert "torch.compile failed (no C++ compiler); running eagerly" in caplog.text
+    assert compiled.predictor.compiled is None
+    np.testing.assert_array_equal(got, eager.segment(img).prob)

@@ -32,7 +32,15 @@ def _row(pooled: dict) -> str:
     return " | ".join(f"{pooled[k]:.4f}" for k in KEYS)
 
 
-def card(name: str, meta: dict, fixed: dict, valf1: dict | None, command: str) -> str:
+def card(
+    name: str,
+    meta: dict,
+    fixed: dict,
+    valf1: dict | None,
+    command: str,
+    machine_note: str,
+    results_name: str,
+) -> str:
     run = meta["run_config"]
     hw = meta.get("hardware", {})
     dataset = run["data"]["dataset"]
@@ -55,12 +63,20 @@ def card(name: str, meta: dict, fixed: dict, valf1: dict | None, command: str) -
         "## Training",
         "",
         f"- command: `{command}`",
-        f"- config: `configs/{run['name']}.yaml` (resolved copy in `results/{run['name']}/config.yaml`)",
+        *(
+            [
+                f"- initialised from `{init['spec']}` ({init['file']}, sha256 "
+                f"{init['sha256'][:16]}...): fine-tuned, not trained from scratch as in the paper"
+            ]
+            if (init := meta.get("init_weights"))
+            else []
+        ),
+        f"- config: `configs/{run['name']}.yaml` (resolved copy in `results/{results_name}/config.yaml`)",
         f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of {meta['epoch'] + 1} "
         f"(selected on validation {run['train']['select'].upper()})",
         f"- wall time: {meta['elapsed_seconds'] / 60:.1f} min of training on {hw.get('cpu', '?')} "
-        f"({hw.get('threads', '?')} threads, {hw.get('device', '?')}; torch {hw.get('torch', '?')}), "
-        "sharing the machine with other jobs",
+        f"({hw.get('threads', '?')} threads, {hw.get('device', '?')}; torch {hw.get('torch', '?')})"
+        + (f", {machine_note}" if machine_note else ""),
         f"- segmentation threshold: {meta['threshold']['fov']:.4f} (maximises F1 inside the FOV "
         "on the held-out validation images; `saunet segment` uses it unless `--threshold`)",
         f"- training scale: FOV diameter {meta['scale']['fov_diameter_px']:.0f} px, "
@@ -108,6 +124,14 @@ def main() -> None:
     ap.add_argument("--name", required=True, help="drive or chase")
     ap.add_argument("--command", required=True, help="the exact training command")
     ap.add_argument("--data-root", default=None)
+    ap.add_argument(
+        "--machine-note", default="", help="how busy the machine was, for the card's wall time"
+    )
+    ap.add_argument(
+        "--results-name",
+        default=None,
+        help="folder under results/ (default: the run's config name)",
+    )
     args = ap.parse_args()
 
     tensors, meta = read_checkpoint(args.run_dir / "best.safetensors")
@@ -139,14 +163,16 @@ def main() -> None:
         },
         "training_command": args.command,
     }
+    results_name = args.results_name or meta["run_config"]["name"]
     wdir = REPO / "src" / "saunet" / "weights"
     save_checkpoint(wdir / f"sa-unet-{args.name}.safetensors", tensors, meta, sidecar=False)
     atomic_write_text(
-        wdir / f"sa-unet-{args.name}.md", card(args.name, meta, fixed, valf1, args.command)
+        wdir / f"sa-unet-{args.name}.md",
+        card(args.name, meta, fixed, valf1, args.command, args.machine_note, results_name),
     )
 
     res = collect_run(args.run_dir, REPO / "results", label="cpu",
-                      dest=REPO / "results" / meta["run_config"]["name"])  # fmt: skip
+                      dest=REPO / "results" / results_name)  # fmt: skip
     print(f"shipped {wdir / f'sa-unet-{args.name}.safetensors'} and its card; summaries in {res}")
 
 

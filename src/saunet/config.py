@@ -81,6 +81,9 @@ class TrainConfig:
             ``time`` (training wall time against ``max_minutes``, so a time-budgeted CPU
             recipe always finishes its schedule, however busy the machine is; ``epochs``
             is then only an upper bound, and a resumed run is not bit-identical).
+        init_weights: start from these weights instead of a random initialisation
+            (fine-tuning): shipped name (``drive``, ``chase``), checkpoint file or run
+            directory. Its model config must equal ``model``. ``None`` = from scratch (paper).
     """
 
     epochs: int = 150
@@ -104,6 +107,7 @@ class TrainConfig:
     grad_clip: float | None = None
     save_every: int | None = None
     clock: str = "epochs"
+    init_weights: str | None = None
 
 
 @dataclass

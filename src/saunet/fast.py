@@ -8,6 +8,10 @@ BatchNorm with frozen statistics is an affine map per channel, so
 
 gives the same logits (up to float rounding) with one pass over each feature map fewer.
 The result is for prediction only: it has no BatchNorm or DropBlock left to train.
+
+:func:`compile_for_inference` wraps a network in ``torch.compile`` (inductor, weights frozen
+as constants, dynamic shapes): the fastest CPU forward pass measured, at the price of a
+compilation of ~15 s on its first call and a C++ compiler on the machine.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from torch import nn
 
 from .models.layers import DropBlock2d
 
-__all__ = ["fold_batchnorm", "fold_conv_bn"]
+__all__ = ["compile_for_inference", "fold_batchnorm", "fold_conv_bn"]
 
 
 @torch.no_grad()
@@ -61,3 +65,14 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
                 for k in range(i + 1, j + 1):
                     seq[k] = nn.Identity()
     return folded
+
+
+def compile_for_inference(model: nn.Module) -> nn.Module:
+    """``torch.compile`` for prediction: inductor with ``freezing`` and dynamic shapes.
+
+    Freezing makes the weights constants so inductor can fold and prepack them for oneDNN;
+    dynamic shapes compile once for every input size instead of once per size. Compilation
+    happens on the first call (so do that call under ``torch.inference_mode``); it fails
+    there, not here, when the machine has no working C++ compiler.
+    """
+    return torch.compile(model, dynamic=True, options={"freezing": True})

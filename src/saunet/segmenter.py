@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ __all__ = [
     "TorchPredictor",
     "as_rgb_float",
     "weights_threshold",
+    "want_compile",
+    "COMPILE_MIN_IMAGES",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,21 @@ def as_rgb_float(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+#: ``--compile auto`` compiles for a CPU run of at least this many images: compilation costs
+#: ~15 s once and saves ~15 ms per DRIVE-size image (benchmarks/README.md, bench_segment.py).
+COMPILE_MIN_IMAGES = 1000
+
+
+def want_compile(mode: str, n_images: int, backend: str, device: str) -> bool:
+    """``--compile`` policy: ``on``, ``off``, or ``auto`` (torch on CPU, many images)."""
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"compile mode {mode!r}: use auto, on or off")
+    if mode != "auto":
+        return mode == "on"
+    on_cpu = resolve_device(device).type == "cpu"
+    return backend == "torch" and on_cpu and n_images >= COMPILE_MIN_IMAGES
+
+
 def weights_threshold(meta: Mapping[str, Any] | None) -> float:
     """Threshold of the weights: ``meta["threshold"]`` (number or per-protocol dict) or 0.5."""
     t = (meta or {}).get("threshold", 0.5)
@@ -122,6 +140,9 @@ class TorchPredictor:
         device: torch device.
         amp_dtype: autocast dtype, None for fp32 (:func:`resolve_precision`).
         channels_last: channels-last memory format (faster bf16/fp32 convolutions on CPU).
+        compile: run ``torch.compile`` (:func:`saunet.fast.compile_for_inference`); if the
+            first compiled call fails (no C++ compiler, unsupported platform) a warning is
+            logged and the eager model is used from then on.
     """
 
     name = "torch"
@@ -132,16 +153,31 @@ class TorchPredictor:
         device: torch.device,
         amp_dtype: torch.dtype | None = None,
         channels_last: bool = True,
+        compile: bool = False,
     ) -> None:
         self.device, self.amp_dtype, self.channels_last = device, amp_dtype, channels_last
         model = model.to(device).eval()
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        self.compiled: torch.nn.Module | None = None
+        if compile:
+            from .fast import compile_for_inference
+
+            self.compiled = compile_for_inference(model)
 
     @property
     def precision(self) -> str:
         return "fp32" if self.amp_dtype is None else str(self.amp_dtype).replace("torch.", "")
+
+    def _forward(self, t: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None:
+            try:
+                return self.compiled(t)
+            except Exception as exc:  # compilation needs a C++ toolchain; eager always works
+                log.warning("torch.compile failed (%s); running eagerly", str(exc).split("\n")[0])
+                self.compiled = None
+        return self.model(t)
 
     @torch.inference_mode()
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -149,7 +185,7 @@ class TorchPredictor:
         if self.channels_last:
             t = t.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.amp_dtype):
-            logits = self.model(t)
+            logits = self._forward(t)
         return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
 
 
@@ -161,6 +197,9 @@ class Segmenter:
         predictor: :class:`TorchPredictor` or :class:`saunet.export.OnnxPredictor`.
         meta: the weights' metadata (``threshold``, ``scale``, ``data``, ``model_config``).
         divisor: the network's size divisor (8 for SA-UNet).
+        align: windows are also padded to a multiple of this: oneDNN's CPU convolutions ran
+            25-45% slower on widths whose eighth is prime (584 = 8 x 73 for DRIVE) than on
+            neighbouring multiples of 16 (benchmarks/README.md, "Tile width").
         tile, margin: tiled inference window and context (px, at the network's scale).
         tta: average over flips by default.
         name: weights name for logs and reports.
@@ -169,6 +208,7 @@ class Segmenter:
     predictor: Predictor
     meta: dict[str, Any] = field(default_factory=dict)
     divisor: int = 8
+    align: int = 16
     tile: int = DEFAULT_TILE
     margin: int = DEFAULT_MARGIN
     tta: bool = False
@@ -183,13 +223,15 @@ class Segmenter:
         precision: str = "auto",
         backend: str = "torch",
         onnx_path: str | None = None,
+        compile: bool = False,
         **kw: Any,
     ) -> Segmenter:
         """Build from shipped weights (``drive``, ``chase``), a checkpoint file or a run dir.
 
         ``backend="onnx"`` runs ``onnx_path`` (exported on first use into a cache when None,
         :func:`saunet.export.cached_onnx`) with onnxruntime; with ``weights=None`` the
-        metadata embedded in the ONNX file is used. Other keyword arguments set the
+        metadata embedded in the ONNX file is used. ``compile`` applies ``torch.compile`` to
+        the PyTorch backend (:class:`TorchPredictor`). Other keyword arguments set the
         dataclass fields (``tile``, ``margin``, ``tta``).
         """
         from pathlib import Path
@@ -213,10 +255,12 @@ class Segmenter:
             amp = resolve_precision(precision, dev)
             # BatchNorm folded into the convolutions: same maps (< 1e-5), 16-27% faster
             # in bf16 on CPU (benchmarks/README.md).
-            pred: Predictor = TorchPredictor(fold_batchnorm(model), dev, amp)
+            pred: Predictor = TorchPredictor(fold_batchnorm(model), dev, amp, compile=compile)
         elif backend == "onnx":
             from .export import OnnxPredictor, cached_onnx
 
+            if compile:
+                log.warning("--compile applies to the torch backend; ignored for onnx")
             if precision not in ("auto", "fp32"):
                 log.warning("the onnx backend runs in fp32; --precision %s ignored", precision)
             path = onnx_path or cached_onnx(model, meta)
@@ -261,7 +305,8 @@ class Segmenter:
         s = choose_scale(fov_mask, self.meta, scale, field_angle=field_angle)
         work = img if s == 1.0 else resize_image(img, scaled_size(hw, s))
         prob = predict_tiled(
-            self.predictor, work, tile=self.tile, margin=self.margin, divisor=self.divisor,
+            self.predictor, work, tile=self.tile, margin=self.margin,
+            divisor=math.lcm(self.divisor, max(1, self.align)),
             tta=self.tta if tta is None else tta,
         )  # fmt: skip
         del work

@@ -31,7 +31,7 @@ from .curves import plot_curves
 from .distributed import broadcast_flag, init_distributed
 from .hardware import autocast, describe_hardware, resolve_device, resolve_precision
 from .schedule import learning_rate
-from .state import epoch_seed, load_run_state, save_run_state
+from .state import epoch_seed, init_from_weights, load_run_state, save_run_state
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,7 @@ def train(
     model = UNet(cfg.model).to(device)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    init_meta = init_from_weights(model, tc.init_weights) if tc.init_weights and not resume else {}
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
     start_epoch, best, best_epoch, elapsed = 0, None, -1, 0.0
@@ -238,6 +239,7 @@ def train(
         "seed": tc.seed,
         "data": {"dataset": cfg.data.dataset, "train": data.train.names, "val": data.val.names},
         "hardware": describe_hardware(device, dist.world),
+        **init_meta,
     }
     stopped_early = False
     for epoch in range(start_epoch, tc.epochs):
