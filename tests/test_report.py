@@ -167,13 +167,18 @@ def test_optional_sections_read_defensively(tmp_path):
     (results / "latency.json").write_text(json.dumps({
         "cpu": "Test CPU", "torch": "2.x", "date": "2025-01-01", "threads": 2, "repeats": 3,
         "models": {"sa-unet": {"fp32_ms": 812.345, "bf16_channels_last_ms": 301.2}}}))  # fmt: skip
-    long = results / "drive-cpu"
+    long = results / "drive-cpu-55min"
     long.mkdir()
     src = results / "cpu-5min" / "drive" / "sa-unet" / "seed0"
     (long / "metrics.json").write_text((src / "metrics.json").read_text())
-    (long / "run.json").write_text(
-        json.dumps({"epochs_done": 80, "wall_minutes": 28.0, "hardware": HW})
-    )
+    (long / "run.json").write_text(json.dumps({
+        "epochs_done": 80, "wall_minutes": 28.0, "hardware": HW, "dataset": "drive",
+        "config": "drive-cpu", "max_minutes": 55}))  # fmt: skip
+    tuned = results / "chase-tuned"
+    tuned.mkdir()
+    (tuned / "metrics.json").write_text((src / "metrics.json").read_text())
+    (tuned / "run.json").write_text(json.dumps({"dataset": "chase", "config": "chase-ft"}))
+    (tuned / "config.yaml").write_text("train:\n  init_weights: drive\n")
     (long / "time_to_quality.csv").write_text(
         "epoch,minutes,fov_auc,fov_f1\n5,1.5,0.9,0.6\n10,3.0,0.95,0.7\n"
     )
@@ -183,7 +188,10 @@ def test_optional_sections_read_defensively(tmp_path):
         and "| a.json | drive.safetensors | chase | test | 1.7 | 0.9500 | 0.7000 |" in md
     )
     assert "| 812.3 | 301.2 |" in md and "Test CPU" in md
-    assert "## 9. The long CPU runs" in md and "Table V" in md and "| 10 | 3.0 | 0.95 | 0.7 |" in md
+    assert "## 9. Long single CPU runs" in md and "| 10 | 3.0 | 0.95 | 0.7 |" in md
+    assert "`drive-cpu-55min/` (CPU recipe configs/drive-cpu.yaml with a 55-minute budget" in md
+    assert "`chase-tuned/` (CPU recipe configs/chase-ft.yaml, fine-tuned from `drive`" in md
+    assert "Table V;" in md and "Table VI;" in md
 
 
 def test_missing_results_folder_is_a_clear_error(tmp_path):

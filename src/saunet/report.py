@@ -1,7 +1,7 @@
 """REPORT.md: the paper's Tables II-IV re-measured, with figures, built from ``results/``.
 
 :func:`build_report` reads only the results folder (see :mod:`saunet.report_data` for its
-layout; plus ``latency.json``, ``cross/*.json``, ``drive-cpu/`` and ``chase-cpu/``) and,
+layout; plus ``latency.json``, ``cross/*.json`` and single long runs such as ``drive-cpu-55min/``) and,
 optionally, the data root for figures that show the fundus image and ground truth. The
 Markdown is deterministic: no dates, stable ordering, fixed number formats; so
 ``saunet report results/`` regenerates a committed REPORT.md byte for byte. Without a
@@ -163,17 +163,22 @@ def _figure_section(results: Results, results_dir: Path, md_dir: Path) -> list[s
 
 
 def _long_runs_section(results_dir: Path, md_dir: Path) -> list[str]:
-    from .report_tables import long_runs_table
+    from .report_tables import long_run_dirs, long_runs_table
 
     body = long_runs_table(results_dir)
     if not body:
         return []
-    lines = ["## 9. The long CPU runs behind the shipped weights", "", *body]
-    for ds in ("drive", "chase"):
+    lines = [
+        "## 9. Long single CPU runs (the shipped weights and their predecessors)",
+        "",
+        "The model cards in `src/saunet/weights/` name the run each shipped file comes from.",
+        "",
+        *body,
+    ]
+    for d in long_run_dirs(results_dir):
         for f in ("curves.png", "time_to_quality.png"):
-            p = results_dir / f"{ds}-cpu" / f
-            if p.is_file():
-                lines += [f"![{ds}-cpu {f}]({_rel(p, md_dir)})", ""]
+            if (d / f).is_file():
+                lines += [f"![{d.name} {f}]({_rel(d / f, md_dir)})", ""]
     return lines
 
 

@@ -254,19 +254,42 @@ def _protocol_rows(doc: dict[str, Any] | None, policy: str) -> list[str]:
     return out
 
 
+def _init_weights(config_path: Path) -> str | None:
+    """``train.init_weights`` of a collected run's config, if it was fine-tuned."""
+    if not config_path.is_file():
+        return None
+    import yaml
+
+    cfg = yaml.safe_load(config_path.read_text()) or {}
+    return (cfg.get("train") or {}).get("init_weights")
+
+
+def long_run_dirs(results_dir: Path) -> list[Path]:
+    """Single long runs collected directly under ``results_dir`` (``<name>/run.json``)."""
+    if not results_dir.is_dir():
+        return []
+    return sorted(
+        p
+        for p in results_dir.iterdir()
+        if (p / "run.json").is_file() and (p / "metrics.json").is_file()
+    )
+
+
 def long_runs_table(results_dir: Path) -> list[str]:
-    """The long CPU runs behind the shipped weights (``drive-cpu/``, ``chase-cpu/``)."""
+    """The long single CPU runs (e.g. ``drive-cpu-55min/``): the shipped weights' and others."""
     lines: list[str] = []
-    for ds in ("drive", "chase"):
-        d = results_dir / f"{ds}-cpu"
+    for d in long_run_dirs(results_dir):
         metrics = read_json(d / "metrics.json")
-        if not d.is_dir() or not metrics:
-            continue
         info = read_json(d / "run.json") or {}
-        title = DATASET_TITLE[ds]
+        ds = str(info.get("dataset", "drive"))
+        title = DATASET_TITLE.get(ds, ds)
+        budget = info.get("max_minutes")
+        init = _init_weights(d / "config.yaml")
         lines += [
-            f"#### {title}: `{ds}-cpu/` (CPU recipe configs/{ds}-cpu.yaml, "
-            f"{info.get('epochs_done', '?')} epochs, {fmt(info.get('wall_minutes'), digits=1)} "
+            f"#### {title}: `{d.name}/` (CPU recipe configs/{info.get('config', '?')}.yaml"
+            + (f" with a {budget}-minute budget" if budget else "")
+            + (f", fine-tuned from `{init}` weights" if init else "")
+            + f", {info.get('epochs_done', '?')} epochs, {fmt(info.get('wall_minutes'), digits=1)} "
             f"minutes, {hardware_text(info.get('hardware'))}; not the paper's training protocol)",
             "",
             f"| Method | Threshold | {_METRIC_HEAD} |",
