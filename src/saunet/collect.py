@@ -21,7 +21,14 @@ import yaml
 from .checkpoint import atomic_write, atomic_write_text
 from .errors import UserError
 
-__all__ = ["FIGURE_IMAGES", "SUMMARY_FILES", "collect_run", "figure_map_path", "parse_label"]
+__all__ = [
+    "FIGURE_IMAGES",
+    "SUMMARY_FILES",
+    "collect_run",
+    "figure_file",
+    "figure_map_path",
+    "parse_label",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +36,22 @@ log = logging.getLogger(__name__)
 FIGURE_IMAGES: dict[str, tuple[str, ...]] = {"drive": ("01_test",), "chase": ("Image_11L",)}
 
 
-def figure_map_path(run_dir: str | os.PathLike, dataset: str, name: str) -> Path:
-    """Where a collected run keeps its probability map of figure image ``name``.
+def _figure_index(dataset: str, name: str) -> int:
+    """1-based position of ``name`` in :data:`FIGURE_IMAGES`: files derived from a dataset
+    image are named by it, never by the dataset's file name, so they cannot be mistaken for
+    (or checked in as) dataset files."""
+    return FIGURE_IMAGES[dataset].index(name) + 1
 
-    The file is named by the image's position in :data:`FIGURE_IMAGES`
-    (``probs/figure-1.png``), never by the dataset's file name, so a prediction cannot be
-    mistaken for (or checked in as) a dataset file.
-    """
-    index = FIGURE_IMAGES[dataset].index(name) + 1
-    return Path(run_dir) / "probs" / f"figure-{index}.png"
+
+def figure_map_path(run_dir: str | os.PathLike, dataset: str, name: str) -> Path:
+    """Where a collected run keeps its probability map of figure image ``name``
+    (``probs/figure-1.png``)."""
+    return Path(run_dir) / "probs" / f"figure-{_figure_index(dataset, name)}.png"
+
+
+def figure_file(kind: str, label: str, dataset: str, name: str) -> str:
+    """File name of a report figure of figure image ``name``: ``<kind>-<label>-<dataset>-<k>.png``."""
+    return f"{kind}-{label}-{dataset}-{_figure_index(dataset, name)}.png"
 
 
 #: Files copied from a run directory: ``(source relative to the run, name in results)``.

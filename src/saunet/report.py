@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import atomic_write_text
+from .collect import figure_file
 from .errors import UserError
 from .report_data import (
     DATASET_TITLE,
@@ -145,10 +146,10 @@ def _figure_section(results: Results, results_dir: Path, md_dir: Path) -> list[s
             entries.append((f"curves-{label}-{ds}.png",
                             f"{title}, recipe `{label}`: training curves of every model (like Fig. 2)"))  # fmt: skip
             if ds == "drive":
-                entries.append((f"fig5-{label}-drive-01_test.png",
+                entries.append((figure_file("fig5", label, "drive", "01_test"),
                                 f"DRIVE 01_test segmented by every model, recipe `{label}` (like Fig. 5)"))  # fmt: skip
             for name in FIGURE_IMAGES.get(ds, ()):
-                entries.append((f"examples-{label}-{ds}-{name}.png",
+                entries.append((figure_file("examples", label, ds, name),
                                 f"{title} {name}: U-Net, Backbone, SA-UNet with a zoomed crop "
                                 f"where thin vessels differ, recipe `{label}` (like Figs. 6/7)"))  # fmt: skip
     lines = ["## 6. Figures", ""]

@@ -2,10 +2,13 @@
 
 * ``curves-<label>-<dataset>.png``: training curves of every model (like the paper's Fig. 2),
   from the collected ``log.csv`` files; always regenerated.
-* ``fig5-<label>-drive-01_test.png``: one DRIVE test image segmented by every model next
+* ``fig5-<label>-drive-<k>.png``: one DRIVE test image segmented by every model next
   to the ground truth (like Fig. 5).
-* ``examples-<label>-<dataset>-<image>.png``: U-Net, Backbone and SA-UNet on one test image
+* ``examples-<label>-<dataset>-<k>.png``: U-Net, Backbone and SA-UNet on one test image
   of each dataset (like Figs. 6/7), with a zoomed crop where thin vessels differ.
+
+``<k>`` is the image's position in :data:`saunet.collect.FIGURE_IMAGES`
+(:func:`saunet.collect.figure_file`), not the dataset's file name.
 
 The last two need the fundus image and ground truth from the data root; without one the
 existing files are kept. PNGs carry no software version or date, so they are a function
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .collect import figure_file
 from .report_data import DATASET_TITLE, Results, Run, row_name
 
 log = logging.getLogger(__name__)
@@ -149,7 +153,7 @@ def fig5_panel(
         ax.set_title(title, fontsize=10)
     fig.suptitle(f"DRIVE {name}, recipe {label} (threshold 0.5)")
     fig.tight_layout()
-    return _save(fig, out_dir / f"fig5-{label}-drive-{name}.png")
+    return _save(fig, out_dir / figure_file("fig5", label, "drive", name))
 
 
 def thin_vessels(gt: np.ndarray) -> np.ndarray:
@@ -217,4 +221,4 @@ def examples_figure(
                  f"bottom: {size}x{size} zoom at x={x}, y={y} (white found, orange false, "
                  "blue missed vessel)")  # fmt: skip
     fig.tight_layout()
-    return _save(fig, out_dir / f"examples-{label}-{dataset}-{name}.png")
+    return _save(fig, out_dir / figure_file("examples", label, dataset, name))
