@@ -10,6 +10,8 @@ bf16 autocast where native, tiles aligned to 16 px) and measures, on the same im
 * **end to end**: :func:`saunet.segment.segment_files` over the folder (decode, FOV
   estimate, scale, predict, three PNGs + summary CSV), ``repeats`` times, median of the
   per-image wall time; and one image alone (single-image latency through ``segment``);
+* the same folder with ``pipeline=False`` (no reader/writer threads), to show what the
+  pipeline buys;
 * the ratio end to end / model-only (issue 8: <= 1.3) and the per-image time (<= 60 ms).
 
 Warm-up (first call; the compilation for ``on``) is timed separately and excluded.
@@ -53,13 +55,16 @@ def model_only(seg: Any, images: list[np.ndarray]) -> float:
     return (time.perf_counter() - t0) / len(images)
 
 
-def end_to_end(seg: Any, sources: list, workdir: Path, repeats: int) -> list[float]:
+def end_to_end(
+    seg: Any, sources: list, workdir: Path, repeats: int, pipeline: bool = True
+) -> list[float]:
     from saunet.segment import segment_files
 
     times = []
     for r in range(repeats):
         t0 = time.perf_counter()
-        rep = segment_files(seg, sources, workdir / f"run{r}", progress=False)
+        out = workdir / f"run{r}"
+        rep = segment_files(seg, sources, out, progress=False, pipeline=pipeline)
         times.append((time.perf_counter() - t0) / len(sources))
         if rep.failed:
             raise RuntimeError(f"segment failed on {[x['input'] for x in rep.failed]}")
@@ -130,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
             model_only(seg, images[:2])
             mo = statistics.median(model_only(seg, images) for _ in range(args.repeats))
             e2e = end_to_end(seg, sources, Path(tmp) / mode, args.repeats)
+            serial = end_to_end(seg, sources, Path(tmp) / f"{mode}-serial", args.repeats, False)
             single = end_to_end(seg, sources[:1], Path(tmp) / f"{mode}-one", args.repeats)
             m = {
                 "warmup_s": warm, "model_only_ms": 1000 * mo,
                 "e2e_ms_per_image": 1000 * statistics.median(e2e),
                 "e2e_runs_ms": [1000 * t for t in e2e],
+                "serial_ms_per_image": 1000 * statistics.median(serial),
                 "single_image_ms": 1000 * statistics.median(single),
                 "compiled": getattr(seg.predictor, "compiled", None) is not None,
             }  # fmt: skip
@@ -148,15 +155,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{doc['cpu']}, {args.threads} threads, torch {doc['torch']}, {doc['date']}, "
         f"{len(sources)} images of {folder.name}/",
         "| --compile | warm-up s | model-only ms/img | end to end ms/img | ratio | "
-        "single image ms | guard dAUC | guard dF1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "serial (no threads) ms/img | single image ms | guard dAUC | guard dF1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mode, m in doc["modes"].items():
         g = m.get("guard", {})
         lines.append(
             f"| {mode}{'' if m['compiled'] or mode == 'off' else ' (fell back to eager)'} | "
             f"{m['warmup_s']:.1f} | {m['model_only_ms']:.1f} | {m['e2e_ms_per_image']:.1f} | "
-            f"{m['ratio']:.2f} | {m['single_image_ms']:.1f} | "
+            f"{m['ratio']:.2f} | {m['serial_ms_per_image']:.1f} | {m['single_image_ms']:.1f} | "
             f"{g.get('d_auc', float('nan')):+.5f} | {g.get('d_f1', float('nan')):+.5f} |"
         )
     doc["table"] = "\n".join(lines)

@@ -102,15 +102,13 @@ def main() -> int:
     if best is not None:
         print(f"\nbest fixed factor by FOV AUC: {best[0]}")
     if args.json:
-        import hashlib
-
-        from saunet.checkpoint import atomic_write_text, resolve_checkpoint
+        from saunet.checkpoint import atomic_write_text, file_sha256, resolve_checkpoint
 
         weights_file = resolve_checkpoint(args.weights)
         doc = {
             "command": "python benchmarks/scale_sweep.py " + " ".join(sys.argv[1:]),
             "weights_file": weights_file.name,
-            "weights_sha256": hashlib.sha256(weights_file.read_bytes()).hexdigest(),
+            "weights_sha256": file_sha256(weights_file),
             "rows": doc_rows,
         }
         atomic_write_text(args.json, json.dumps(doc, indent=2) + "\n")

@@ -147,9 +147,7 @@ def test_image_figures_need_the_data_root_and_markdown_is_stable(tmp_path):
     assert not fig5.exists() and "`fig5-cpu-5min-drive-1.png`" in out.read_text()
     root = _fake_drive_root(tmp_path / "data", samples["drive"])
     with_root = build_report(results, out, data_root=root).read_bytes()
-    assert (
-        fig5.is_file() and (results / "figures" / "examples-cpu-5min-drive-1.png").is_file()
-    )
+    assert fig5.is_file() and (results / "figures" / "examples-cpu-5min-drive-1.png").is_file()
     assert b"](results/figures/fig5-cpu-5min-drive-1.png)" in with_root
     stamp = fig5.stat().st_mtime_ns
     assert build_report(results, out).read_bytes() == with_root  # no data root: kept, same text

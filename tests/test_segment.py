@@ -238,3 +238,14 @@ def test_failed_compilation_falls_back_to_eager(tmp_path, tiny_checkpoint, monke
     assert "torch.compile failed (no C++ compiler); running eagerly" in caplog.text
     assert compiled.predictor.compiled is None
     np.testing.assert_array_equal(got, eager.segment(img).prob)
+
+
+def test_serial_run_writes_the_same_files_as_the_pipeline(tmp_path, seg):
+    _write_images(tmp_path / "in", ["a.png", "b.png"])
+    srcs = expand_inputs([str(tmp_path / "in")])
+    segment_files(seg, srcs, tmp_path / "p", rank=0, world=1, progress=False)
+    segment_files(seg, srcs, tmp_path / "s", rank=0, world=1, progress=False, pipeline=False)
+    names = sorted(p.name for p in (tmp_path / "p").glob("*.png"))
+    assert len(names) == 6
+    for n in names:
+        assert (tmp_path / "p" / n).read_bytes() == (tmp_path / "s" / n).read_bytes()

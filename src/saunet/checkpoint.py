@@ -9,6 +9,7 @@ pickle, so a checkpoint cannot execute code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -46,6 +47,15 @@ def code_version() -> str:
     from . import __version__
 
     return __version__
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB chunks): identifies weights in metadata."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[str], None]) -> Path:

@@ -83,7 +83,8 @@ class TrainConfig:
             is then only an upper bound, and a resumed run is not bit-identical).
         init_weights: start from these weights instead of a random initialisation
             (fine-tuning): shipped name (``drive``, ``chase``), checkpoint file or run
-            directory. Its model config must equal ``model``. ``None`` = from scratch (paper).
+            directory, of a network with the same layers as ``model``. ``None`` = from scratch
+            (the paper).
     """
 
     epochs: int = 150

@@ -125,14 +125,6 @@ def data_identity(
     }
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load(
     dataset: str, data_root: Any, split: str, folder: dict | None = None
 ) -> tuple[list[dict], Path | None]:
@@ -266,7 +258,7 @@ def evaluate_checkpoint(
     """
     from tqdm import tqdm
 
-    from .checkpoint import load_model, resolve_checkpoint
+    from .checkpoint import file_sha256, load_model, resolve_checkpoint
     from .inference import PAPER_PAD, predict_probabilities
 
     protocols = _check_protocols(protocols)
@@ -306,7 +298,7 @@ def evaluate_checkpoint(
     probs = predict(samples, f"predict {dataset} {split}")
     doc = {
         "source": "checkpoint",
-        "checkpoint": {"path": str(path), "sha256": _file_sha256(path), "meta": meta},
+        "checkpoint": {"path": str(path), "sha256": file_sha256(path), "meta": meta},
         "data": data_identity(dataset, split, root, samples),
         "inference": {"pad_to": list(pad_to) if pad_to else None, "tta": tta,
                       "amp_dtype": str(amp_dtype) if amp_dtype else None, "device": str(device)},

@@ -24,7 +24,6 @@ file ``<weights>-<sha256 of the checkpoint, 16 hex>.onnx``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write, file_sha256
 
 __all__ = ["OPSET", "META_KEY", "export_onnx", "read_onnx_meta", "cached_onnx", "OnnxPredictor"]
 
@@ -135,14 +134,6 @@ def _cache_dir() -> Path:
     return Path(xdg) / "saunet"
 
 
-def _file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def cached_onnx(model: torch.nn.Module, meta: Mapping[str, Any]) -> Path:
     """ONNX file of a loaded checkpoint, exported into the cache on first use.
 
@@ -150,7 +141,7 @@ def cached_onnx(model: torch.nn.Module, meta: Mapping[str, Any]) -> Path:
     when the cache folder is not writable.
     """
     src = Path(meta["path"])
-    name = f"{src.stem}-{_file_sha256(src)[:16]}-op{OPSET}.onnx"
+    name = f"{src.stem}-{file_sha256(src)[:16]}-op{OPSET}.onnx"
     for folder in (_cache_dir() / "onnx", Path(tempfile.gettempdir()) / "saunet-onnx"):
         path = folder / name
         if path.is_file():

@@ -11,7 +11,7 @@ The result is for prediction only: it has no BatchNorm or DropBlock left to trai
 
 :func:`compile_for_inference` wraps a network in ``torch.compile`` (inductor, weights frozen
 as constants, dynamic shapes): the fastest CPU forward pass measured, at the price of a
-compilation of ~15-25 s on its first call and a C++ compiler on the machine.
+compilation of ~8-25 s on its first call and a C++ compiler on the machine.
 """
 
 from __future__ import annotations

@@ -236,6 +236,28 @@ def _result_fields(res: SegmentationResult, seconds: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
+class _InlineExecutor:
+    """Runs each submitted call at once on the calling thread (``pipeline=False``)."""
+
+    def __enter__(self) -> _InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as exc:
+            fut.set_exception(exc)
+        return fut
+
+
+def _executor(threaded: bool, name: str) -> ThreadPoolExecutor | _InlineExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix=name) if threaded else _InlineExecutor()
+
+
 def _fail(row: dict[str, Any], src: Source, exc: BaseException) -> None:
     msg = str(exc).removeprefix(f"{src.input}: ")
     log.warning("skipped %s: %s", src.input, msg)
@@ -257,6 +279,7 @@ def segment_files(
     rank: int | None = None,
     world: int | None = None,
     progress: bool = True,
+    pipeline: bool = True,
 ) -> SegmentReport:
     """Segment ``sources`` (this rank's share) into ``out_dir``; see the module docstring.
 
@@ -270,6 +293,8 @@ def segment_files(
         overwrite: replace existing outputs; otherwise any existing one is a UserError.
         rank, world: shard; read from ``RANK``/``WORLD_SIZE`` when None.
         progress: show a tqdm bar (rank 0 only).
+        pipeline: decode and write on background threads; False does every step on the
+            calling thread, one image after the other (same outputs; for benchmarks).
 
     Raises:
         UserError: existing outputs without ``overwrite``, or a bad ``fov`` argument.
@@ -309,8 +334,8 @@ def segment_files(
             _fail(row, src, exc)
 
     with (
-        ThreadPoolExecutor(1, thread_name_prefix="saunet-read") as reader,
-        ThreadPoolExecutor(1, thread_name_prefix="saunet-write") as writer,
+        _executor(pipeline, "saunet-read") as reader,
+        _executor(pipeline, "saunet-write") as writer,
     ):
         try:
             loads: list[Future[tuple[np.ndarray, np.ndarray | None]] | None] = []

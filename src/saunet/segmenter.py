@@ -110,7 +110,7 @@ def as_rgb_float(image: np.ndarray) -> np.ndarray:
 
 
 #: ``--compile auto`` compiles for a CPU run of at least this many images: compilation costs
-#: ~15-25 s once and saves ~20-35 ms per DRIVE-size image (benchmarks/README.md, bench_segment.py).
+#: ~8-25 s once and saves ~20-35 ms per DRIVE-size image (benchmarks/README.md, bench_segment.py).
 COMPILE_MIN_IMAGES = 1000
 
 

@@ -81,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--compile",
         choices=("auto", "on", "off"),
         default="auto",
-        help="torch.compile the network: ~15-25 s once, then the fastest CPU forward pass; auto: "
+        help="torch.compile the network: ~8-25 s once, then the fastest CPU forward pass; auto: "
         "on for CPU runs with enough images to repay that (docs/segment.md; default: auto)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")

@@ -84,28 +84,24 @@ def load_run_state(
 def init_from_weights(model: torch.nn.Module, spec: str) -> dict[str, Any]:
     """Load ``spec``'s weights into ``model`` before training (fine-tuning).
 
-    ``spec`` is anything :func:`saunet.checkpoint.resolve_checkpoint` accepts. The tensors
-    must fit the run's network exactly (same layers and shapes); training settings stored in
+    ``spec`` is anything :func:`saunet.checkpoint.resolve_checkpoint` accepts. The source's
+    network must have the same layers and shapes as the run's; training settings stored in
     the model config (``drop_prob``, ``bn_momentum``) may differ and are the run's own.
-    Returns metadata recording the source (path, sha256).
+    Returns metadata recording the source (``spec``, file name, sha256).
 
     Raises:
         UserError: the weights cannot be found or read, or do not fit the network.
     """
-    import hashlib
-
-    from ..checkpoint import resolve_checkpoint
+    from ..checkpoint import file_sha256, load_model
     from ..errors import UserError
 
     try:
-        path = resolve_checkpoint(spec)
-        tensors, _ = read_checkpoint(path)
-        state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-        model.load_state_dict(state)
+        source, meta = load_model(spec)
+        model.load_state_dict(source.state_dict())
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise UserError(
             f"train.init_weights {spec}: {first}; fine-tune weights of the same model"
         ) from exc
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"init_weights": {"spec": str(spec), "file": path.name, "sha256": digest}}
+    path = Path(meta["path"])
+    return {"init_weights": {"spec": str(spec), "file": path.name, "sha256": file_sha256(path)}}
