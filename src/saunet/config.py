@@ -85,6 +85,9 @@ class TrainConfig:
             (fine-tuning): shipped name (``drive``, ``chase``), checkpoint file or run
             directory, of a network with the same layers as ``model``. ``None`` = from scratch
             (the paper).
+        ema_decay: keep an exponential moving average of the weights with this decay
+            (e.g. 0.999) and validate, select and save the average instead of the raw
+            weights (:mod:`saunet.training.ema`); ``None`` = off (the paper).
     """
 
     epochs: int = 150
@@ -109,6 +112,11 @@ class TrainConfig:
     save_every: int | None = None
     clock: str = "epochs"
     init_weights: str | None = None
+    ema_decay: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) or null, got {self.ema_decay}")
 
 
 @dataclass

@@ -29,6 +29,7 @@ from ..models import UNet
 from .batches import ImageSet, TrainingData, epoch_generator
 from .curves import plot_curves
 from .distributed import broadcast_flag, init_distributed
+from .ema import ema_decay_at, ema_update_, make_ema
 from .hardware import autocast, describe_hardware, resolve_device, resolve_precision
 from .schedule import learning_rate
 from .state import epoch_seed, init_from_weights, load_run_state, save_run_state
@@ -212,11 +213,15 @@ def train(
         model = model.to(memory_format=torch.channels_last)
     init_meta = init_from_weights(model, tc.init_weights) if tc.init_weights and not resume else {}
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    # With train.ema_decay the weight average is what is validated, selected and saved as
+    # best.safetensors; last.safetensors holds both, so a resumed run continues both.
+    ema = make_ema(model) if tc.ema_decay is not None else None
+    eval_model = ema if ema is not None else model
 
     start_epoch, best, best_epoch, elapsed = 0, None, -1, 0.0
     rows: list[dict[str, Any]] = []
     if resume:
-        meta = load_run_state(run_dir / "last.safetensors", model, opt)
+        meta = load_run_state(run_dir / "last.safetensors", model, opt, ema)
         start_epoch = meta["epoch"] + 1
         best, best_epoch, elapsed = (
             meta.get("best"),
@@ -280,6 +285,8 @@ def train(
             if tc.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
+            if ema is not None:
+                ema_update_(ema, model, ema_decay_at(epoch * n_batches + step, tc.ema_decay))
             total += loss.item() * len(x)
             seen += len(x)
             bar.set_postfix(loss=f"{total / seen:.4f}", lr=f"{lr:.2e}",
@@ -289,7 +296,7 @@ def train(
         if dist.is_main:
             is_eval = (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs
             metrics = (
-                validate(model, data.val, device, amp, tc.batch_size)
+                validate(eval_model, data.val, device, amp, tc.batch_size)
                 if is_eval
                 else {k: math.nan for k in ("val_loss", "val_acc", "val_auc", "val_f1")}
             )
@@ -308,12 +315,13 @@ def train(
             meta = {**common_meta, "epoch": epoch, "metrics": row, "best": best,
                     "best_epoch": best_epoch, "elapsed_seconds": elapsed}  # fmt: skip
             if improved:
-                save_run_state(run_dir / "best.safetensors", model, None, meta)
+                save_run_state(run_dir / "best.safetensors", eval_model, None, meta)
             if tc.save_every and (epoch + 1) % tc.save_every == 0:
                 save_run_state(
-                    run_dir / "checkpoints" / f"epoch{epoch + 1:04d}.safetensors", model, None, meta
-                )
-            save_run_state(run_dir / "last.safetensors", model, opt, meta)
+                    run_dir / "checkpoints" / f"epoch{epoch + 1:04d}.safetensors",
+                    eval_model, None, meta,
+                )  # fmt: skip
+            save_run_state(run_dir / "last.safetensors", model, opt, meta, ema=ema)
             _write_log(run_dir / "log.csv", rows)
             plot_curves(
                 run_dir / "log.csv", run_dir / "curves.png", title=f"{cfg.name}: {cfg.model.name}"

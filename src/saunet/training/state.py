@@ -22,9 +22,9 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) * 7 + 5
 
 
-def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def model_state(model: torch.nn.Module, prefix: str = "model") -> dict[str, torch.Tensor]:
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
-    return {f"model.{k}": v for k, v in model.state_dict().items()}
+    return {f"{prefix}.{k}": v for k, v in model.state_dict().items()}
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -59,8 +59,13 @@ def save_run_state(
     model: torch.nn.Module,
     opt: torch.optim.Optimizer | None,
     meta: dict[str, Any],
+    ema: torch.nn.Module | None = None,
 ) -> Path:
+    """Save ``model`` (keys ``model.*``), ``opt`` if given and the weight average ``ema``
+    if given (keys ``ema.*``, see :mod:`saunet.training.ema`)."""
     tensors = model_state(model)
+    if ema is not None:
+        tensors.update(model_state(ema, prefix="ema"))
     if opt is not None:
         opt_t, opt_meta = optimizer_tensors(opt)
         tensors.update(opt_t)
@@ -69,11 +74,18 @@ def save_run_state(
 
 
 def load_run_state(
-    path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer | None
+    path: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer | None,
+    ema: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
     tensors, meta = read_checkpoint(path)
     target = getattr(model, "module", model)
     target.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if ema is not None:
+        if not any(k.startswith("ema.") for k in tensors):
+            raise ValueError(f"{path}: no weight average (ema.*) to resume from")
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
     if opt is not None:
         if "optimizer" not in meta:
             raise ValueError(f"{path}: no optimizer state; cannot resume from it")
