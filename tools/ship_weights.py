@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from saunet.checkpoint import atomic_write_text, read_checkpoint, save_checkpoint
+from saunet.checkpoint import atomic_write_text, file_sha256, read_checkpoint, save_checkpoint
 from saunet.collect import collect_run
 from saunet.data.datasets import load_dataset
 from saunet.evaluation_report import PAPER_RESULTS, TABLE_METRICS
@@ -32,6 +32,28 @@ def _row(pooled: dict) -> str:
     return " | ".join(f"{pooled[k]:.4f}" for k in KEYS)
 
 
+def earlier_stage(weights_dir: Path, init: dict | None) -> list[str]:
+    """The training section of the card of the weights this run started from, when those
+    are shipped weights whose file still matches the recorded sha256 (read before they are
+    replaced), so a multi-stage recipe keeps its whole lineage in the new card."""
+    if not init or init["spec"] not in BAR:
+        return []
+    source = weights_dir / f"sa-unet-{init['spec']}"
+    md = source.with_suffix(".md")
+    if not md.is_file() or file_sha256(source.with_suffix(".safetensors")) != init["sha256"]:
+        return []
+    text = md.read_text().split("## Training", 1)
+    if len(text) < 2:
+        return []
+    section = text[1].split("\n## ", 1)[0].strip().splitlines()
+    return [
+        "",
+        f"## Earlier stage: the weights it started from (sha256 {init['sha256'][:16]}...)",
+        "",
+        *section,
+    ]
+
+
 def card(
     name: str,
     meta: dict,
@@ -40,6 +62,7 @@ def card(
     command: str,
     machine_note: str,
     results_name: str,
+    lineage: list[str] = (),
 ) -> str:
     run = meta["run_config"]
     hw = meta.get("hardware", {})
@@ -71,6 +94,11 @@ def card(
             if (init := meta.get("init_weights"))
             else []
         ),
+        *(
+            [f"- shipped tensors: the exponential moving average of the weights (decay {ema})"]
+            if (ema := run["train"].get("ema_decay"))
+            else []
+        ),
         f"- config: `configs/{run['name']}.yaml` (resolved copy in `results/{results_name}/config.yaml`)",
         f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of {meta['epoch'] + 1} "
         f"(selected on validation {run['train']['select'].upper()})",
@@ -81,6 +109,7 @@ def card(
         "on the held-out validation images; `saunet segment` uses it unless `--threshold`)",
         f"- training scale: FOV diameter {meta['scale']['fov_diameter_px']:.0f} px, "
         f"field angle {meta['scale'].get('field_angle_deg', '?')} deg",
+        *lineage,
         "",
         "## Test metrics (printed by `saunet evaluate`, pooled over all test pixels)",
         "",
@@ -165,10 +194,13 @@ def main() -> None:
     }
     results_name = args.results_name or meta["run_config"]["name"]
     wdir = REPO / "src" / "saunet" / "weights"
+    lineage = earlier_stage(wdir, meta.get("init_weights"))  # before anything is replaced
     save_checkpoint(wdir / f"sa-unet-{args.name}.safetensors", tensors, meta, sidecar=False)
     atomic_write_text(
         wdir / f"sa-unet-{args.name}.md",
-        card(args.name, meta, fixed, valf1, args.command, args.machine_note, results_name),
+        card(
+            args.name, meta, fixed, valf1, args.command, args.machine_note, results_name, lineage
+        ),  # fmt: skip
     )
 
     res = collect_run(args.run_dir, REPO / "results", label="cpu",
