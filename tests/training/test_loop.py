@@ -8,7 +8,9 @@ from saunet.errors import UserError
 from saunet.training import TrainingDiverged, train
 
 
-def test_one_run_writes_a_complete_run_directory(tiny_dataset, tiny_config, tmp_path):
+def test_one_run_writes_a_complete_run_directory(tiny_dataset, tiny_config, tmp_path, monkeypatch):
+    # a folder dataset needs no data root, even when $SAUNET_DATA names a missing folder
+    monkeypatch.setenv("SAUNET_DATA", str(tmp_path / "missing"))
     run = tmp_path / "run"
     summary = train(tiny_config(tiny_dataset), run, progress=False)
     for name in ["config.yaml", "log.csv", "best.safetensors", "best.json", "last.safetensors",

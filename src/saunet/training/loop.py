@@ -361,7 +361,13 @@ def evaluate_run(
     """
     from ..evaluate import evaluate_checkpoint
 
-    root = data_root or cfg.data.root or os.environ.get("SAUNET_DATA")
+    # A folder dataset names its own paths: $SAUNET_DATA (the DRIVE/CHASE root) is not its
+    # root and may point anywhere, even nowhere.
+    root = (
+        data_root
+        if cfg.data.dataset == "folder"
+        else data_root or cfg.data.root or os.environ.get("SAUNET_DATA")
+    )
     common = dict(protocols=("paper", "fov"), device=str(device), overwrite=True,
                   folder=cfg.data.folder, pad_to="paper" if cfg.data.dataset != "folder" else None)  # fmt: skip
     result = {"fixed": evaluate_checkpoint(
