@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from saunet.checkpoint import atomic_write_text, file_sha256, read_checkpoint, save_checkpoint
@@ -62,7 +63,7 @@ def card(
     command: str,
     machine_note: str,
     results_name: str,
-    lineage: list[str] = (),
+    lineage: Sequence[str] = (),
 ) -> str:
     run = meta["run_config"]
     hw = meta.get("hardware", {})

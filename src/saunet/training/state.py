@@ -2,9 +2,11 @@
 
 ``best.safetensors`` and ``last.safetensors`` hold the model (keys ``model.*``); the last
 one also holds the optimizer (keys ``optim.<param index>.<name>``), with scalar state in
-the metadata. Per-epoch seeding (:func:`saunet.training.batches.epoch_generator` and
-:func:`epoch_seed`) makes the RNG state a function of ``(seed, epoch)``, so restoring the
-epoch restores every random stream. Nothing is ever unpickled.
+the metadata, and, when the run averages its weights (``train.ema_decay``), the average
+(keys ``ema.*``; ``best.safetensors`` then holds the average as ``model.*``). Per-epoch
+seeding (:func:`saunet.training.batches.epoch_generator` and :func:`epoch_seed`) makes the
+RNG state a function of ``(seed, epoch)``, so restoring the epoch restores every random
+stream. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
