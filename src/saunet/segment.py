@@ -9,10 +9,11 @@ For every input image ``<stem>.<ext>`` three PNGs are written into the output fo
 and one summary CSV (:data:`SUMMARY_FIELDS`, one row per input, failed ones too; ``seconds``
 is the time from the start of an image's prediction until its files are written). Images go
 through a pipeline: while the network runs on one, the next is decoded on a reader thread and
-the previous one's PNGs are encoded on a writer thread. Every file is written atomically (temporary file + rename). Before any work, all planned outputs are
-checked: if one exists and ``overwrite`` is False nothing is done (:class:`UserError`
-naming the first one). An input that cannot be read or segmented is logged by name,
-recorded with ``status = "failed: ..."`` and skipped; the caller turns that into exit code 1.
+the previous one's PNGs are encoded on a writer thread. Every file is written atomically
+(temporary file + rename). Before any work, all planned outputs are checked: if one exists
+and ``overwrite`` is False nothing is done (:class:`UserError` naming the first one). An
+input that cannot be read or segmented is logged by name, recorded with
+``status = "failed: ..."`` and skipped; the caller turns that into exit code 1.
 
 Sharding (``torchrun``): with ``WORLD_SIZE = W > 1`` rank ``R`` segments ``inputs[R::W]`` of
 the sorted input list and writes ``summary-rank{R}-of-{W}.csv``; a single process writes
