@@ -66,8 +66,14 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.names)
 
+    def to(self, device: torch.device) -> ImageSet:
+        """Move the uint8 tensors to ``device`` (a GPU then builds its own batches)."""
+        self.tensors = {k: v.to(device) for k, v in self.tensors.items()}
+        return self
+
     def batch(self, idx: torch.Tensor | list[int]) -> dict:
-        idx = torch.as_tensor(idx, dtype=torch.long)
+        device = self.tensors["image"].device if self.tensors else None
+        idx = torch.as_tensor(idx, dtype=torch.long, device=device)
         return {
             "image": self.tensors["image"][idx].float().div_(255.0),
             "label": self.tensors["label"][idx].float(),
@@ -97,6 +103,13 @@ class TrainingData:
                 self.train.tensors["fov"], cfg.patch_size, cfg.patch_fov_fraction
             )
         log.info("training on %d images, validating on %d, at %dx%d", len(train), len(val), *size)
+
+    def to(self, device: torch.device) -> TrainingData:
+        """Keep the images on ``device``: on a GPU, copying every batch from host memory
+        and converting it there would cost more than the forward and backward passes."""
+        self.train.to(device)
+        self.val.to(device)
+        return self
 
     def items_per_epoch(self) -> int:
         """Training examples in one epoch (images, or patches in patch mode)."""
