@@ -175,7 +175,11 @@ def test_optional_sections_read_defensively(tmp_path):
     tuned = results / "chase-tuned"
     tuned.mkdir()
     (tuned / "metrics.json").write_text((src / "metrics.json").read_text())
-    (tuned / "run.json").write_text(json.dumps({"dataset": "chase", "config": "chase-ft"}))
+    (tuned / "run.json").write_text(
+        json.dumps(
+            {"dataset": "chase", "config": "chase-ft", "note": "GPU shared with 1 other run"}
+        )
+    )
     (tuned / "config.yaml").write_text("train:\n  init_weights: drive\n")
     (long / "time_to_quality.csv").write_text(
         "epoch,minutes,fov_auc,fov_f1\n5,1.5,0.9,0.6\n10,3.0,0.95,0.7\n"
@@ -186,9 +190,10 @@ def test_optional_sections_read_defensively(tmp_path):
         and "| a.json | drive.safetensors | chase | test | 1.7 | 0.9500 | 0.7000 |" in md
     )
     assert "| 812.3 | 301.2 |" in md and "Test CPU" in md
-    assert "## 9. Long single CPU runs" in md and "| 10 | 3.0 | 0.95 | 0.7 |" in md
-    assert "`drive-cpu-55min/` (CPU recipe configs/drive-cpu.yaml with a 55-minute budget" in md
-    assert "`chase-tuned/` (CPU recipe configs/chase-ft.yaml, fine-tuned from `drive`" in md
+    assert "## 9. Long single runs" in md and "| 10 | 3.0 | 0.95 | 0.7 |" in md
+    assert "`drive-cpu-55min/` (recipe configs/drive-cpu.yaml with a 55-minute budget" in md
+    assert "`chase-tuned/` (recipe configs/chase-ft.yaml, fine-tuned from `drive`" in md
+    assert "hardware not recorded, GPU shared with 1 other run; not the paper's" in md
     assert "Table V;" in md and "Table VI;" in md
 
 

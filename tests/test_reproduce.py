@@ -210,10 +210,12 @@ def test_collect_run_into_a_named_folder(tmp_path, fake_train):
     run_dir = tmp_path / "runs" / "cpu" / "drive" / "sa-unet" / "seed0"
     (run_dir / "eval" / "probs").mkdir()
     (run_dir / "eval" / "probs" / "01_test.png").write_bytes(b"png")
-    dest = rp.collect_run(run_dir, tmp_path / "results", dest=tmp_path / "results" / "drive-cpu")
+    dest = rp.collect_run(run_dir, tmp_path / "results", dest=tmp_path / "results" / "drive-cpu",
+                          note="GPU shared with 3 other runs")  # fmt: skip
     assert dest == tmp_path / "results" / "drive-cpu"
     assert (dest / "probs" / "figure-1.png").read_bytes() == b"png"
     run = json.loads((dest / "run.json").read_text())
+    assert run["note"] == "GPU shared with 3 other runs"
     assert (run["recipe_label"], run["dataset"], run["model"], run["seed"]) == (
         "cpu",
         "drive",

@@ -133,6 +133,7 @@ def collect_run(
     model: str | None = None,
     seed: int | None = None,
     dest: str | os.PathLike | None = None,
+    note: str | None = None,
 ) -> Path:
     """Copy a run's small summaries into ``results_dir/<label>/<dataset>/<model>/seed<k>/``.
 
@@ -141,7 +142,9 @@ def collect_run(
     the figure images' probability maps (``probs/figure-<k>.png``, see :func:`figure_map_path`), and writes ``run.json``
     (recipe label, epochs, wall minutes, hardware, seed, model). Never weights. Missing
     fields are taken from the run path, then from its ``config.yaml``; ``dest`` puts the
-    files in that folder instead (e.g. ``results/drive-cpu`` for a long run).
+    files in that folder instead (e.g. ``results/drive-cpu`` for a long run). ``note`` is
+    a circumstance the files cannot show (say, that the GPU was shared with other runs),
+    stored in ``run.json`` and printed beside the hardware in the report.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -177,6 +180,8 @@ def collect_run(
         if prob.is_file():
             _copy(prob, figure_map_path(target, dataset, name))
     summary = _run_summary(run_dir, label, dataset, model, seed)
+    if note:
+        summary["note"] = note
     atomic_write_text(target / "run.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     log.info("collected %s -> %s", run_dir, target)
     return target

@@ -100,7 +100,8 @@ def _runs_section(results: Results) -> list[str]:
                 f"| {label} | {DATASET_TITLE.get(run.dataset, run.dataset)} | `{run.model}` | "
                 f"{run.seed} | {i.get('config') or '—'} | {i.get('epochs_done', '—')} / "
                 f"{i.get('epochs_planned') or '—'} | {i.get('best_epoch') or '—'} | "
-                f"{fmt(i.get('wall_minutes'), digits=1)} | {hardware_text(i.get('hardware'))} |"
+                f"{fmt(i.get('wall_minutes'), digits=1)} | {hardware_text(i.get('hardware'))}"
+                f"{'; ' + i['note'] if i.get('note') else ''} |"
             )
     return lines + [""]
 
@@ -170,7 +171,7 @@ def _long_runs_section(results_dir: Path, md_dir: Path) -> list[str]:
     if not body:
         return []
     lines = [
-        "## 9. Long single CPU runs (the shipped weights and their predecessors)",
+        "## 9. Long single runs (the shipped weights, their predecessors, GPU experiments)",
         "",
         "The model cards in `src/saunet/weights/` name the run each shipped file comes from.",
         "",

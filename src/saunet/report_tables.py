@@ -276,7 +276,7 @@ def long_run_dirs(results_dir: Path) -> list[Path]:
 
 
 def long_runs_table(results_dir: Path) -> list[str]:
-    """The long single CPU runs (e.g. ``drive-cpu-55min/``): the shipped weights' and others."""
+    """The long single runs (e.g. ``drive-cpu-55min/``): the shipped weights' and others."""
     lines: list[str] = []
     for d in long_run_dirs(results_dir):
         metrics = read_json(d / "metrics.json")
@@ -286,11 +286,13 @@ def long_runs_table(results_dir: Path) -> list[str]:
         budget = info.get("max_minutes")
         init = _init_weights(d / "config.yaml")
         lines += [
-            f"#### {title}: `{d.name}/` (CPU recipe configs/{info.get('config', '?')}.yaml"
+            f"#### {title}: `{d.name}/` (recipe configs/{info.get('config', '?')}.yaml"
             + (f" with a {budget}-minute budget" if budget else "")
             + (f", fine-tuned from `{init}` weights" if init else "")
             + f", {info.get('epochs_done', '?')} epochs, {fmt(info.get('wall_minutes'), digits=1)} "
-            f"minutes, {hardware_text(info.get('hardware'))}; not the paper's training protocol)",
+            f"minutes, {hardware_text(info.get('hardware'))}"
+            + (f", {info['note']}" if info.get("note") else "")
+            + "; not the paper's training protocol)",
             "",
             f"| Method | Threshold | {_METRIC_HEAD} |",
             _RULE,

@@ -122,3 +122,17 @@ def test_paper_data_protocol_runs_through_the_loop(tiny_dataset, tiny_config, tm
     assert len(meta["data"]["train"]) + len(meta["data"]["val"]) == 4 * 13
     assert len(meta["data"]["val"]) == 5
     assert summary["epochs_done"] == 1
+
+
+def test_a_run_stopped_by_its_time_budget_validates_its_last_epoch(
+    tiny_dataset, tiny_config, tmp_path
+):
+    # eval_every=5 would validate no epoch of a run stopped after one: the stopping epoch
+    # is validated anyway, so the run still has a best checkpoint to evaluate.
+    run = tmp_path / "run"
+    s = train(tiny_config(tiny_dataset, epochs=10, eval_every=5, max_minutes=0.0), run,
+              progress=False, evaluate_test=False)  # fmt: skip
+    assert s["epochs_done"] == 1 and s["stopped_early"]
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert rows[0]["val_auc"] != "nan"
+    assert (run / "best.safetensors").is_file()

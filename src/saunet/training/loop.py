@@ -302,7 +302,13 @@ def train(
         bar.close()
         stop = False
         if dist.is_main:
-            is_eval = (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs
+            # The epoch that exhausts the time budget is always validated, so a stopped run
+            # has a best checkpoint even when it stops between eval_every epochs.
+            out_of_time = (
+                tc.max_minutes is not None
+                and (elapsed + time.perf_counter() - t0) / 60 >= tc.max_minutes
+            )
+            is_eval = (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs or out_of_time
             metrics = (
                 validate(eval_model, data.val, device, amp, tc.batch_size)
                 if is_eval
