@@ -151,3 +151,41 @@ def test_real_drive_fov_follows_image(drive_test):
         fov = out["fov"][i, 0].numpy() > 0.5
         assert (est & fov).sum() / (est | fov).sum() > 0.95
         assert abs(out["label"][i].sum() - batch["label"][i].sum()) < 0.01 * batch["label"][i].sum()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_batches_get_the_cpu_draws():
+    # The same generator gives the same flips, turns, angles and colours on either device;
+    # only the noise is drawn on the GPU itself (repeatable, but other numbers).
+    b = _batch(n=8)
+    gpu = {k: v.cuda() if torch.is_tensor(v) else v for k, v in b.items()}
+    aug = OnlineAugment(noise=False)
+    a = aug(b, torch.Generator().manual_seed(3))
+    g = aug(gpu, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(g["image"].cpu(), a["image"], rtol=0, atol=1e-4)
+    for k in ("label", "fov"):  # nearest resampling may round a border pixel the other way
+        assert (g[k].cpu() != a[k]).float().mean() < 1e-3
+    noisy = OnlineAugment(p_noise=1.0, noise_std=0.1)
+    n1, n2 = (noisy(gpu, torch.Generator().manual_seed(5))["image"] for _ in range(2))
+    assert n1.is_cuda and torch.equal(n1, n2)
+
+
+@pytest.mark.parametrize("kind", ["rot90", "rotate"])
+def test_gpu_and_cpu_ways_of_picking_samples_agree(kind):
+    # A GPU transforms the whole batch and keeps the picked samples; a CPU transforms only
+    # the picked ones. Both run here, on the CPU.
+    from saunet.data.online import _apply_to
+
+    x = _batch(n=6)["image"]
+    sel = torch.tensor([True, False, True, True, False, False])
+    grid = _rotation_grid(torch.tensor([10.0, 20, 30, 40, 50, 60]), 32, 32, x.dtype)
+
+    def fn(t, i):
+        if kind == "rot90":
+            return torch.rot90(t, 1, dims=(-2, -1))
+        g = grid if i is None else grid[i]
+        return torch.nn.functional.grid_sample(t, g, align_corners=False)
+
+    a, b = _apply_to(sel, fn, x, subset=True), _apply_to(sel, fn, x, subset=False)
+    assert torch.equal(a, b)
+    assert torch.equal(a[~sel], x[~sel]) and not torch.equal(a[sel], x[sel])

@@ -92,3 +92,24 @@ def test_validation_reads_gpu_resident_images():
     model = UNet(ModelConfig(channels=(4, 8), block_size=3)).cuda()
     metrics = validate(model, data.val, torch.device("cuda"), None, batch_size=2)
     assert 0 <= metrics["val_auc"] <= 1
+
+
+def test_patches_are_the_crops_at_the_drawn_corners():
+    # Reference: cut every crop by slicing, one at a time, at the corner the epoch's
+    # generator draws (the gather must give the same pixels, in the same order).
+    from saunet.training.batches import epoch_generator
+
+    data = _data(patch_size=16)
+    p, ww, n = 16, data.train.size[1] - 16 + 1, len(data.train)
+    order = torch.randperm(data.items_per_epoch(), generator=epoch_generator(1, 4))
+    for start, b in zip(range(0, 15, 4), data.epoch_batches(4, batch_size=4), strict=True):
+        u = torch.rand(len(order[start : start + 4]), generator=epoch_generator(1, 4, 1 + start))
+        for j, k in enumerate(order[start : start + 4].tolist()):
+            c = data.corners[k % n]
+            y, x = divmod(int(c[min(int(u[j] * len(c)), len(c) - 1)]), ww)
+            want = data.train.tensors["image"][k % n, :, y : y + p, x : x + p].float() / 255
+            torch.testing.assert_close(b["image"][j], want, rtol=0, atol=0)
+            assert torch.equal(
+                b["label"][j], data.train.tensors["label"][k % n, :, y : y + p, x : x + p].float()
+            )
+            assert b["name"][j] == f"im{k % n}"

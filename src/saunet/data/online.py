@@ -15,22 +15,34 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
 
-__all__ = ["OnlineAugment", "sample_patches"]
+__all__ = ["OnlineAugment", "patch_corners", "sample_patches", "to_device_async"]
 
 log = logging.getLogger(__name__)
 
 _LUMA = (0.299, 0.587, 0.114)
 
 
+def to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move ``t`` to ``device`` without waiting for the GPU to finish its queued work
+    (a plain copy from pageable host memory synchronises with the device, which starves
+    it when every batch makes a dozen of them)."""
+    if t.device == device:
+        return t
+    if t.device.type == "cpu" and device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def _rand(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     gdev = generator.device if generator is not None else torch.device("cpu")
-    return torch.rand(n, generator=generator, device=gdev).to(device)
+    return to_device_async(torch.rand(n, generator=generator, device=gdev), device)
 
 
 def _uniform(
@@ -114,42 +126,29 @@ class OnlineAugment:
             ks = (_rand(n, generator, dev) * choices).long().clamp_(max=choices - 1)
             ks = ks * (1 if h == w else 2)
             for k in ["image"] + geo:
-                t = out[k].clone()
-                for q in (1, 2, 3):
-                    sel = ks == q
-                    if bool(sel.any()):
-                        t[sel] = torch.rot90(out[k][sel], q, dims=(-2, -1))
+                t = out[k]
+                for q in (1, 2, 3) if h == w else (2,):
+                    t = _apply_to(ks == q, lambda x, i, q=q: torch.rot90(x, q, dims=(-2, -1)), t)
                 out[k] = t
         if self.rotate and self.max_angle > 0:
             sel = _rand(n, generator, dev) < self.p_rotate
             angles = _uniform(n, -self.max_angle, self.max_angle, generator, dev)
-            if bool(sel.any()):
-                idx = sel.nonzero().flatten()
-                grid = _rotation_grid(angles[idx], h, w, image.dtype)
-                out["image"] = out["image"].clone()
-                out["image"][idx] = F.grid_sample(
-                    out["image"][idx],
-                    grid,
-                    mode="bilinear",
-                    padding_mode="zeros",
-                    align_corners=False,
-                )
-                for k in geo:
-                    t = out[k].clone()
-                    t[idx] = F.grid_sample(
-                        t[idx].float(),
-                        grid.float(),
-                        mode="nearest",
-                        padding_mode="zeros",
-                        align_corners=False,
-                    ).to(t.dtype)
-                    out[k] = t
+            grid = _rotation_grid(angles, h, w, image.dtype)
+
+            def turn(x: torch.Tensor, i: torch.Tensor | None, mode: str) -> torch.Tensor:
+                g = grid if i is None else grid[i]
+                if mode == "nearest":  # masks: resampled as float, returned in their dtype
+                    x, g = x.float(), g.float()
+                return F.grid_sample(x, g, mode=mode, padding_mode="zeros", align_corners=False)
+
+            out["image"] = _apply_to(sel, lambda x, i: turn(x, i, "bilinear"), out["image"])
+            for k in geo:
+                out[k] = _apply_to(sel, lambda x, i: turn(x, i, "nearest").to(x.dtype), out[k])
         if self.color:
             out["image"] = self._color(out["image"], generator)
         if self.noise and self.noise_std > 0:
             sel = (_rand(n, generator, dev) < self.p_noise).view(n, 1, 1, 1)
-            gdev = generator.device if generator is not None else torch.device("cpu")
-            z = torch.randn(out["image"].shape, generator=generator, device=gdev).to(dev)
+            z = _noise(out["image"].shape, generator, dev)
             noisy = out["image"] + (self.noise_mean + self.noise_std * z).to(image.dtype)
             out["image"] = torch.where(sel, noisy, out["image"]).clamp_(0.0, 1.0)
         return out
@@ -160,13 +159,54 @@ class OnlineAugment:
         s = _uniform(n, *self.saturation, generator, dev).view(n, 1, 1, 1).to(img.dtype)
         b = _uniform(n, *self.brightness, generator, dev).view(n, 1, 1, 1).to(img.dtype)
         c = _uniform(n, *self.contrast, generator, dev).view(n, 1, 1, 1).to(img.dtype)
-        luma = torch.tensor(_LUMA, device=dev, dtype=img.dtype).view(1, 3, 1, 1)
+        luma = to_device_async(torch.tensor(_LUMA, dtype=img.dtype).view(1, 3, 1, 1), dev)
         gray = (img * luma).sum(1, keepdim=True)
         x = (gray + s * (img - gray)).clamp(0.0, 1.0)
         x = (x * b).clamp(0.0, 1.0)
         mean = (x * luma).sum(1, keepdim=True).mean(dim=(2, 3), keepdim=True)
         x = (mean + c * (x - mean)).clamp(0.0, 1.0)
         return torch.where(sel, x, img)
+
+
+def _apply_to(
+    sel: torch.Tensor,
+    fn: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+    t: torch.Tensor,
+    subset: bool | None = None,
+) -> torch.Tensor:
+    """``t`` with ``fn`` applied to the samples that the boolean ``sel`` ``(N,)`` picks.
+
+    ``fn(x, i)`` transforms a stack of samples sample by sample; ``i`` are their indices in
+    ``t`` (``None`` = all). On a CPU only the picked samples are transformed. On a GPU all
+    are, and ``torch.where`` keeps the picked ones: more arithmetic, but no data-dependent
+    indexing, which would make the host wait for the GPU. Same values either way;
+    ``subset`` forces one way (``None``: by device).
+    """
+    if not (t.device.type == "cpu" if subset is None else subset):
+        return torch.where(sel.view(-1, *([1] * (t.dim() - 1))), fn(t, None), t)
+    idx = sel.nonzero().flatten()
+    if len(idx) == 0:
+        return t
+    out = t.clone()
+    out[idx] = fn(t[idx], idx)
+    return out
+
+
+def _noise(
+    shape: torch.Size, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """Standard normal noise of ``shape`` on ``device``.
+
+    Drawn from ``generator`` itself when it lives on ``device``. A CPU generator feeding a
+    GPU batch instead seeds a generator on the GPU (one number drawn from it), so
+    megapixels of noise are neither drawn on the host nor copied: still repeatable for a
+    seed, but not the same numbers a CPU run of that seed draws.
+    """
+    gdev = generator.device if generator is not None else torch.device("cpu")
+    if gdev == device or device.type != "cuda":
+        return to_device_async(torch.randn(shape, generator=generator, device=gdev), device)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=gdev))
+    return torch.randn(shape, generator=torch.Generator(device).manual_seed(seed), device=device)
 
 
 def _rotation_grid(angles_deg: torch.Tensor, h: int, w: int, dtype: torch.dtype) -> torch.Tensor:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..data.online import patch_corners
+from ..data.online import patch_corners, to_device_async
 from ..data.transforms import pad_to_size
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,15 @@ class ImageSet:
         return self
 
     def batch(self, idx: torch.Tensor | list[int]) -> dict:
-        device = self.tensors["image"].device if self.tensors else None
-        idx = torch.as_tensor(idx, dtype=torch.long, device=device)
+        idx = torch.as_tensor(idx, dtype=torch.long, device="cpu")
+        names = [self.names[i] for i in idx.tolist()]  # from the host copy: no GPU sync
+        if self.tensors:
+            idx = to_device_async(idx, self.tensors["image"].device)
         return {
             "image": self.tensors["image"][idx].float().div_(255.0),
             "label": self.tensors["label"][idx].float(),
             "fov": self.tensors["fov"][idx].float(),
-            "name": [self.names[i] for i in idx.tolist()],
+            "name": names,
         }
 
     def in_order(self, batch_size: int) -> Iterator[dict]:
@@ -144,7 +146,9 @@ class TrainingData:
         """FOV-biased random crops; example ``k`` of an epoch is a crop of image ``k % N``.
 
         Corners are drawn uniformly among those whose crop has at least
-        ``patch_fov_fraction`` of its pixels in the FOV (precomputed once per run).
+        ``patch_fov_fraction`` of its pixels in the FOV (precomputed once per run). Corners
+        are Python ints, so slicing images that live on a GPU never waits for it, and each
+        key's crops are joined by one ``stack`` kernel.
         """
         p = self.cfg.patch_size
         g = epoch_generator(self.seed, epoch, stream=1 + start)

@@ -43,6 +43,8 @@ LOG_FIELDS = [
 
 
 PLOT_INTERVAL_S = 30.0
+#: Training steps between reads of the running loss on a GPU (each read waits for the GPU).
+SYNC_EVERY_GPU = 25
 
 
 class TrainingDiverged(UserError):
@@ -245,6 +247,7 @@ def train(
         )
 
     n_batches = data.num_batches(tc.batch_size, dist.world)
+    sync_every = 1 if device.type == "cpu" else SYNC_EVERY_GPU
     common_meta = {
         "model_config": cfg.model.to_dict(),
         "run_config": cfg.to_dict(),
@@ -260,7 +263,10 @@ def train(
         torch.manual_seed(epoch_seed(tc.seed, epoch))
         aug_gen = epoch_generator(tc.seed, epoch, stream=999_999)
         train_model.train()
-        total, seen = 0.0, 0
+        # The running loss stays on the device and is read (a host-device sync) only every
+        # `sync_every` steps: on a GPU a read per step would stall the queue behind each
+        # small batch. A NaN is then caught within that many steps, before anything is saved.
+        loss_sum, seen, total = torch.zeros((), device=device), 0, 0.0
         bar = tqdm(
             data.epoch_batches(epoch, tc.batch_size, rank=dist.rank, world=dist.world),
             total=n_batches,
@@ -282,12 +288,6 @@ def train(
             with autocast(device, amp):
                 logits = train_model(x)
             loss = loss_fn(tc.loss, logits, y)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    f"lower train.lr (now {tc.lr}) or use train.precision=fp32; "
-                    f"the last good checkpoint is {run_dir / 'last.safetensors'}"
-                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if tc.grad_clip:
@@ -295,8 +295,17 @@ def train(
             opt.step()
             if ema is not None:
                 ema_update_(ema, model, ema_decay_at(epoch * n_batches + step, tc.ema_decay))
-            total += loss.item() * len(x)
+            loss_sum += loss.detach().float() * len(x)
             seen += len(x)
+            if (step + 1) % sync_every and step + 1 < n_batches:
+                continue
+            total = float(loss_sum)
+            if not math.isfinite(total):
+                raise TrainingDiverged(
+                    f"loss became {total} by epoch {epoch + 1}, step {step + 1}; "
+                    f"lower train.lr (now {tc.lr}) or use train.precision=fp32; "
+                    f"the last good checkpoint is {run_dir / 'last.safetensors'}"
+                )
             bar.set_postfix(loss=f"{total / seen:.4f}", lr=f"{lr:.2e}",
                             ips=f"{seen * dist.world / (time.perf_counter() - t0):.1f}/s")  # fmt: skip
         bar.close()
