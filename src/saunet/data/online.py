@@ -182,7 +182,9 @@ def _apply_to(
     indexing, which would make the host wait for the GPU. Same values either way;
     ``subset`` forces one way (``None``: by device).
     """
-    if not (t.device.type == "cpu" if subset is None else subset):
+    if subset is None:
+        subset = t.device.type == "cpu"
+    if not subset:
         return torch.where(sel.view(-1, *([1] * (t.dim() - 1))), fn(t, None), t)
     idx = sel.nonzero().flatten()
     if len(idx) == 0:
