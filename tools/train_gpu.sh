@@ -2,8 +2,8 @@
 # Train four recipes side by side on one GPU, one process each, and wait for all of them:
 # the paper's protocol on DRIVE and CHASE_DB1 (configs/drive.yaml, configs/chase.yaml,
 # 150 epochs) and the patch recipes configs/drive-gpu.yaml, configs/chase-gpu.yaml.
-# SA-UNet is small (26 GFLOPs per 592x592 image): one process is not expected to keep a
-# large GPU busy, so they share it (a guess until timed on a GPU).
+# SA-UNet is small (26 GFLOPs per 592x592 image), so the runs share the GPU; on one H200
+# the four together kept it 99-100% busy (README, "Training recipes").
 #
 # Usage: tools/train_gpu.sh DATA_ROOT RUNS_DIR [MINUTES] [section.key=value ...]
 #   MINUTES  (default 7) the patch recipes' time budget, and a safety stop for the paper
