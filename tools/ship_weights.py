@@ -100,6 +100,17 @@ def card(
             if (ema := run["train"].get("ema_decay"))
             else []
         ),
+        *(
+            [
+                f"- shipped tensors: (1 - a) x start + a x end with a = {ip['alpha']:g}, where "
+                f"start = the weights the run began from and end = its best checkpoint; a chosen "
+                "on the held-out validation images (FOV AUC "
+                + ", ".join(f"{k}: {v:.4f}" for k, v in ip["validation_fov_auc"].items())
+                + f") by `{ip['command']}`"
+            ]
+            if (ip := meta.get("interpolation"))
+            else []
+        ),
         f"- config: `configs/{run['name']}.yaml` (resolved copy in `results/{results_name}/config.yaml`)",
         f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of {meta['epoch'] + 1} "
         f"(selected on validation {run['train']['select'].upper()})",
