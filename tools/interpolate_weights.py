@@ -6,7 +6,7 @@ and its ``best.safetensors`` on the run's own held-out validation images (FOV AU
 training), keeps the best ``alpha`` (ties go to the larger one, i.e. closer to the run),
 and writes a run directory that ``tools/ship_weights.py`` accepts: ``best.safetensors``
 (the interpolated tensors; metadata records both ends, every alpha's score and the one
-chosen), the run's ``last.safetensors``/``config.yaml``/``log.csv``/``curves.png``,
+chosen), the run's ``last.safetensors``/``last.json``/``config.yaml``/``log.csv``/``curves.png``,
 ``interpolation.csv``, and the test evaluations ``eval/`` (threshold 0.5) and
 ``eval-val-f1/`` (threshold chosen on validation). The test split is evaluated once,
 for the chosen alpha only. See ``saunet.training.interpolate``.
@@ -42,7 +42,7 @@ from saunet.inference import PAPER_PAD
 from saunet.models.unet import UNet
 from saunet.training.interpolate import interpolate_states, score_interpolations
 
-COPIED = ("last.safetensors", "config.yaml", "log.csv", "curves.png")
+COPIED = ("last.safetensors", "last.json", "config.yaml", "log.csv", "curves.png")
 
 
 def _model_state(tensors: dict) -> dict:
