@@ -55,6 +55,21 @@ def earlier_stage(weights_dir: Path, init: dict | None) -> list[str]:
     ]
 
 
+def _interpolation_line(ip: dict) -> str:
+    """Card line for weights written by tools/interpolate_weights.py."""
+    scores = ", ".join(f"{k}: {v:.4f}" for k, v in ip["validation_fov_auc"].items())
+    chosen = (
+        "the run's own best checkpoint (a = 1) scored best, so the tensors are that checkpoint's"
+        if ip["alpha"] == 1
+        else f"shipped tensors: (1 - a) x start + a x end with a = {ip['alpha']:g}"
+    )
+    return (
+        "- weight interpolation between the starting weights (a = 0) and the run's best "
+        f"checkpoint (a = 1), scored on the held-out validation images (FOV AUC {scores}) by "
+        f"`{ip['command']}`: {chosen}"
+    )
+
+
 def card(
     name: str,
     meta: dict,
@@ -100,17 +115,7 @@ def card(
             if (ema := run["train"].get("ema_decay"))
             else []
         ),
-        *(
-            [
-                f"- shipped tensors: (1 - a) x start + a x end with a = {ip['alpha']:g}, where "
-                f"start = the weights the run began from and end = its best checkpoint; a chosen "
-                "on the held-out validation images (FOV AUC "
-                + ", ".join(f"{k}: {v:.4f}" for k, v in ip["validation_fov_auc"].items())
-                + f") by `{ip['command']}`"
-            ]
-            if (ip := meta.get("interpolation"))
-            else []
-        ),
+        *([_interpolation_line(ip)] if (ip := meta.get("interpolation")) else []),
         f"- config: `configs/{run['name']}.yaml` (resolved copy in `results/{results_name}/config.yaml`)",
         f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of {meta['epoch'] + 1} "
         f"(selected on validation {run['train']['select'].upper()})",

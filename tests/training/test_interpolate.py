@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from saunet import build_model
+from saunet.inference import predict_probabilities
 from saunet.training.interpolate import fov_auc, interpolate_states, score_interpolations
 
 
@@ -69,7 +70,5 @@ def test_score_interpolations_ends_match_the_end_networks(one_thread):
     for (_, auc), state in zip(rows, (a, b), strict=True):
         ref = build_model("sa-unet", channels=(4, 8))
         ref.load_state_dict(state)
-        from saunet.inference import predict_probabilities
-
         p = predict_probabilities(ref.eval(), samples[0]["image"])
         assert auc == pytest.approx(fov_auc([p], samples), abs=1e-9)
