@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from saunet.checkpoint import resolve_checkpoint
-from saunet.config import load_config
+from saunet.config import RunConfig, load_config
 from saunet.errors import UserError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
@@ -26,3 +26,14 @@ def test_unknown_train_key_is_named(tmp_path):
     p.write_text("train:\n  init_weight: drive\n")
     with pytest.raises(UserError, match="init_weight"):
         load_config(p)
+
+
+def test_online_ops_default_all_and_checked(tmp_path):
+    p = tmp_path / "ops.yaml"
+    p.write_text("data:\n  augmentation: online\n")
+    assert load_config(p).data.online_ops == ["rotate", "flips", "rot90", "color", "noise"]
+    cfg = load_config(p, ["data.online_ops=[flips, rot90]"])
+    assert cfg.data.online_ops == ["flips", "rot90"]
+    assert RunConfig.from_dict(cfg.to_dict()).data.online_ops == ["flips", "rot90"]
+    with pytest.raises(UserError, match="colour"):
+        load_config(p, ["data.online_ops=[flips, colour]"])

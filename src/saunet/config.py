@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .data.online import ONLINE_OPS
 from .errors import UserError
 from .models import ModelConfig, model_config
 
@@ -43,6 +44,9 @@ class DataConfig:
         patch_size: train on random square crops of this side instead of whole images.
         patches_per_image: crops drawn per training image per epoch when ``patch_size`` is set.
         patch_fov_fraction: minimum fraction of a crop's pixels inside the FOV.
+        online_ops: which transforms ``augmentation: online`` applies (default all five of
+            :data:`saunet.data.online.ONLINE_OPS`); ``[flips, rot90]`` keeps only the lossless
+            ones, so images and labels are seen exactly as drawn.
     """
 
     dataset: str = "drive"
@@ -55,6 +59,13 @@ class DataConfig:
     patch_size: int | None = None
     patches_per_image: int = 16
     patch_fov_fraction: float = 0.5
+    online_ops: list[str] = field(default_factory=lambda: list(ONLINE_OPS))
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.online_ops) - set(ONLINE_OPS))
+        if unknown:
+            raise ValueError(f"online_ops: unknown {unknown}; choose from {', '.join(ONLINE_OPS)}")
+        self.online_ops = list(self.online_ops)
 
 
 @dataclass

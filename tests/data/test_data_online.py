@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from saunet.data.online import _rotation_grid
+from saunet.data.online import ONLINE_OPS, _rotation_grid
 from saunet.data.transforms import OnlineAugment, sample_patches
 from saunet.errors import UserError
 
@@ -36,6 +36,18 @@ def test_geometric_only_keeps_alignment_exactly():
         assert torch.equal(out["label"].sum(dim=(1, 2, 3)), b["label"].sum(dim=(1, 2, 3)))
         assert torch.equal(out["image"].flatten(1).sort()[0], b["image"].flatten(1).sort()[0])
     assert out["name"] == b["name"]  # non-tensor entries pass through
+
+
+def test_from_ops_switches_exactly_the_named_transforms():
+    aug = OnlineAugment.from_ops(["flips", "rot90"])
+    assert [op for op in ONLINE_OPS if getattr(aug, op)] == ["flips", "rot90"]
+    b = _batch()
+    for seed in range(4):  # lossless: the image's pixel values are only permuted
+        out = aug(b, torch.Generator().manual_seed(seed))
+        assert torch.equal(out["image"].flatten(1).sort()[0], b["image"].flatten(1).sort()[0])
+    assert all(getattr(OnlineAugment.from_ops(ONLINE_OPS), op) for op in ONLINE_OPS)
+    with pytest.raises(ValueError, match="flip"):
+        OnlineAugment.from_ops(["flip"])
 
 
 def test_rot90_and_flips_match_torch_ops():

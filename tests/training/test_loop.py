@@ -136,3 +136,26 @@ def test_a_run_stopped_by_its_time_budget_validates_its_last_epoch(
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert rows[0]["val_auc"] != "nan"
     assert (run / "best.safetensors").is_file()
+
+
+def test_data_online_ops_pick_the_transforms_a_run_applies(
+    tiny_dataset, tiny_config, tmp_path, monkeypatch
+):
+    from saunet.data.online import OnlineAugment
+
+    used = []
+    real_call = OnlineAugment.__call__
+
+    def spy(self, batch, generator=None):
+        used.append(repr(self))
+        return real_call(self, batch, generator)
+
+    monkeypatch.setattr(OnlineAugment, "__call__", spy)
+    cfg = tiny_config(tiny_dataset, epochs=1)
+    cfg.data.online_ops = ["flips", "rot90"]
+    train(cfg, tmp_path / "run", progress=False, evaluate_test=False)
+    assert used and set(used) == {"OnlineAugment(flips, rot90)"}
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["data"]["online_ops"] == ["flips", "rot90"]

@@ -15,18 +15,24 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
 
-__all__ = ["OnlineAugment", "patch_corners", "sample_patches", "to_device_async"]
+__all__ = ["ONLINE_OPS", "OnlineAugment", "patch_corners", "sample_patches", "to_device_async"]
 
 log = logging.getLogger(__name__)
 
 _LUMA = (0.299, 0.587, 0.114)
+
+#: The transforms of :class:`OnlineAugment`, by the name of its switch (``data.online_ops``).
+#: ``flips`` and ``rot90`` are lossless; ``rotate`` resamples (labels by nearest neighbour,
+#: which moves one-pixel vessels by up to half a pixel); ``color`` and ``noise`` change only
+#: the image.
+ONLINE_OPS = ("rotate", "flips", "rot90", "color", "noise")
 
 
 def to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -95,6 +101,15 @@ class OnlineAugment:
         self.max_angle, self.p_rotate, self.p_color = max_angle, p_rotate, p_color
         self.saturation, self.brightness, self.contrast = saturation, brightness, contrast
         self.p_noise, self.noise_mean, self.noise_std = p_noise, noise_mean, noise_std
+
+    @classmethod
+    def from_ops(cls, ops: Sequence[str]) -> OnlineAugment:
+        """The augmentation with exactly the transforms named in ``ops`` (see :data:`ONLINE_OPS`)
+        switched on, each with its default parameters."""
+        unknown = sorted(set(ops) - set(ONLINE_OPS))
+        if unknown:
+            raise ValueError(f"unknown online_ops {unknown}; choose from {', '.join(ONLINE_OPS)}")
+        return cls(**{op: op in ops for op in ONLINE_OPS})
 
     def __repr__(self) -> str:
         on = [k for k in ("rotate", "flips", "rot90", "color", "noise") if getattr(self, k)]

@@ -214,7 +214,8 @@ def train(
     if cfg.data.augmentation == "online":
         from ..data.transforms import OnlineAugment
 
-        augment = OnlineAugment()
+        augment = OnlineAugment.from_ops(cfg.data.online_ops)
+        log.info("online augmentation: %r", augment)
 
     torch.manual_seed(tc.seed)
     model = UNet(cfg.model).to(device)
