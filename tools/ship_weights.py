@@ -36,23 +36,27 @@ def _row(pooled: dict) -> str:
 def earlier_stage(weights_dir: Path, init: dict | None) -> list[str]:
     """The training section of the card of the weights this run started from, when those
     are shipped weights whose file still matches the recorded sha256 (read before they are
-    replaced), so a multi-stage recipe keeps its whole lineage in the new card."""
+    replaced), followed by that card's own earlier stages, so a multi-stage recipe keeps its
+    whole lineage, newest stage first, in the new card."""
     if not init or init["spec"] not in BAR:
         return []
     source = weights_dir / f"sa-unet-{init['spec']}"
     md = source.with_suffix(".md")
     if not md.is_file() or file_sha256(source.with_suffix(".safetensors")) != init["sha256"]:
         return []
-    text = md.read_text().split("## Training", 1)
-    if len(text) < 2:
+    sections = md.read_text().split("\n## ")
+    training = [s for s in sections if s.startswith("Training\n")]
+    if not training:
         return []
-    section = text[1].split("\n## ", 1)[0].strip().splitlines()
-    return [
+    lines = [
         "",
         f"## Earlier stage: the weights it started from (sha256 {init['sha256'][:16]}...)",
         "",
-        *section,
+        *training[0].split("\n", 1)[1].strip().splitlines(),
     ]
+    for older in (s for s in sections if s.startswith("Earlier stage")):
+        lines += ["", f"## {older.strip()}"]
+    return lines
 
 
 def _interpolation_line(ip: dict) -> str:

@@ -1,0 +1,47 @@
+"""tools/ship_weights.py: a model card keeps the whole lineage of a multi-stage recipe."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from saunet.checkpoint import file_sha256
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "ship_weights.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("ship_weights", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _card(path: Path, stage: str, older: str = "") -> None:
+    text = f"# sa-unet-drive\n\nintro\n\n## Training\n\n- command: `{stage}`\n- seed: 0\n"
+    if older:
+        text += f"\n## Earlier stage: the weights it started from (sha256 abc...)\n\n- command: `{older}`\n"
+    text += "\n## Test metrics\n\n| a | b |\n"
+    path.write_text(text)
+
+
+def test_earlier_stage_carries_every_older_stage(tmp_path):
+    sw = _tool()
+    weights = tmp_path / "sa-unet-drive.safetensors"
+    weights.write_bytes(b"tensors")
+    _card(tmp_path / "sa-unet-drive.md", "stage 2", older="stage 1")
+    init = {"spec": "drive", "file": weights.name, "sha256": file_sha256(weights)}
+    text = "\n".join(sw.earlier_stage(tmp_path, init))
+    assert text.index("`stage 2`") < text.index("`stage 1`")
+    assert text.count("## Earlier stage") == 2
+    assert "Test metrics" not in text and "seed: 0" in text
+
+
+def test_earlier_stage_needs_the_recorded_weights(tmp_path):
+    sw = _tool()
+    weights = tmp_path / "sa-unet-drive.safetensors"
+    weights.write_bytes(b"tensors")
+    _card(tmp_path / "sa-unet-drive.md", "stage 2")
+    init = {"spec": "drive", "file": weights.name, "sha256": "0" * 64}  # replaced since
+    assert sw.earlier_stage(tmp_path, init) == []
+    assert sw.earlier_stage(tmp_path, None) == []
