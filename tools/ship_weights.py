@@ -119,6 +119,16 @@ def card(
             if (ema := run["train"].get("ema_decay"))
             else []
         ),
+        *(
+            [
+                f"- target: {1 - dt['weight']:g} x the labels + {dt['weight']:g} x the "
+                f"flip-averaged probabilities of the teacher `{dt['spec']}` ({dt['file']}, sha256 "
+                f"{dt['sha256'][:16]}...) on the training images: self-distillation, not in the "
+                "paper"
+            ]
+            if (dt := meta.get("distill"))
+            else []
+        ),
         *([_interpolation_line(ip)] if (ip := meta.get("interpolation")) else []),
         f"- config: `configs/{run['name']}.yaml` (resolved copy in `results/{results_name}/config.yaml`)",
         f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of {meta['epoch'] + 1} "

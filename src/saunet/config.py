@@ -99,6 +99,11 @@ class TrainConfig:
         ema_decay: keep an exponential moving average of the weights with this decay
             (e.g. 0.999) and validate, select and save the average instead of the raw
             weights (:mod:`saunet.training.ema`); ``None`` = off (the paper).
+        distill_from: a teacher (shipped name, checkpoint file or run directory, any
+            registry model): train on ``(1 - distill_weight) * label + distill_weight *
+            teacher``, the teacher's flip-averaged probabilities
+            (:mod:`saunet.training.distill`); ``None`` = the labels alone (the paper).
+        distill_weight: the teacher's share of the target, in [0, 1].
     """
 
     epochs: int = 150
@@ -124,10 +129,14 @@ class TrainConfig:
     clock: str = "epochs"
     init_weights: str | None = None
     ema_decay: float | None = None
+    distill_from: str | None = None
+    distill_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) or null, got {self.ema_decay}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """Epoch batches for training: whole padded images (paper) or random FOV patches (CPU).
 
 Batches are dicts of tensors: ``image`` ``(B, 3, H, W)`` float in [0, 1], ``label`` and
-``fov`` ``(B, 1, H, W)`` float in {0, 1}, ``name`` a list of strings. The images live in
-memory as uint8 (260 padded CHASE_DB1 images take 0.8 GB this way, 3.2 GB as float32).
+``fov`` ``(B, 1, H, W)`` float in {0, 1}, ``name`` a list of strings, and, when a run
+distils from a teacher (:mod:`saunet.training.distill`), ``soft`` ``(B, 1, H, W)`` float in
+[0, 1]. The images live in memory as uint8 (260 padded CHASE_DB1 images take 0.8 GB this
+way, 3.2 GB as float32).
 
 Randomness comes only from a generator seeded by ``(seed, epoch)``, so any epoch can be
 replayed exactly after a resume, whatever happened before it.
@@ -55,8 +57,20 @@ def common_size(samples: list[dict], pad_to: int | None, multiple: int = 8) -> t
     return h + (-h) % multiple, w + (-w) % multiple
 
 
+#: Tensors stored as uint8 x 255 (scaled back to [0, 1] in a batch); the others are {0, 1}.
+SCALED = ("image", "soft")
+
+
+def _as_float(key: str, t: torch.Tensor) -> torch.Tensor:
+    return t.float().div_(255.0) if key in SCALED else t.float()
+
+
 class ImageSet:
-    """A fixed set of images as uint8 tensors, padded to one size."""
+    """A fixed set of images as uint8 tensors, padded to one size.
+
+    ``tensors`` maps ``image`` ``(N, 3, H, W)``, ``label``, ``fov`` and optionally ``soft``
+    ``(N, 1, H, W)`` to uint8 tensors; every key present is batched and cropped alike.
+    """
 
     def __init__(self, samples: list[dict], size: tuple[int, int]) -> None:
         self.names = [s["name"] for s in samples]
@@ -76,12 +90,7 @@ class ImageSet:
         names = [self.names[i] for i in idx.tolist()]  # from the host copy: no GPU sync
         if self.tensors:
             idx = to_device_async(idx, self.tensors["image"].device)
-        return {
-            "image": self.tensors["image"][idx].float().div_(255.0),
-            "label": self.tensors["label"][idx].float(),
-            "fov": self.tensors["fov"][idx].float(),
-            "name": names,
-        }
+        return {**{k: _as_float(k, t[idx]) for k, t in self.tensors.items()}, "name": names}
 
     def in_order(self, batch_size: int) -> Iterator[dict]:
         for start in range(0, len(self), batch_size):
@@ -155,7 +164,7 @@ class TrainingData:
         u = torch.rand(len(idx), generator=g)
         ww = self.train.size[1] - p + 1
         t = self.train.tensors
-        crops: dict[str, list[torch.Tensor]] = {"image": [], "label": [], "fov": []}
+        crops: dict[str, list[torch.Tensor]] = {key: [] for key in t}
         names = []
         for j, k in enumerate(idx.tolist()):
             i = k % len(self.train)
@@ -167,9 +176,4 @@ class TrainingData:
             for key in crops:
                 crops[key].append(t[key][i, :, y : y + p, x : x + p])
             names.append(self.train.names[i])
-        return {
-            "image": torch.stack(crops["image"]).float().div_(255.0),
-            "label": torch.stack(crops["label"]).float(),
-            "fov": torch.stack(crops["fov"]).float(),
-            "name": names,
-        }
+        return {**{k: _as_float(k, torch.stack(v)) for k, v in crops.items()}, "name": names}

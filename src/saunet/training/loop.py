@@ -28,6 +28,7 @@ from ..errors import UserError
 from ..models import UNet
 from .batches import ImageSet, TrainingData, epoch_generator
 from .curves import plot_curves
+from .distill import attach_teacher, mix_targets
 from .distributed import broadcast_flag, init_distributed
 from .ema import ema_decay_at, ema_update_, make_ema
 from .hardware import autocast, describe_hardware, resolve_device, resolve_precision
@@ -222,6 +223,10 @@ def train(
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     init_meta = init_from_weights(model, tc.init_weights) if tc.init_weights and not resume else {}
+    if tc.distill_from:
+        # Recomputed on resume too: the teacher is deterministic and its maps are not saved.
+        teacher = attach_teacher(tc.distill_from, data.train, device, amp, progress=progress)
+        init_meta["distill"] = {**teacher, "weight": tc.distill_weight}
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     # With train.ema_decay the weight average is what is validated, selected and saved as
     # best.safetensors; last.safetensors holds both, so a resumed run continues both.
@@ -288,6 +293,9 @@ def train(
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(device, amp):
                 logits = train_model(x)
+            if "soft" in batch:
+                soft = batch["soft"].to(device, non_blocking=True)
+                y = mix_targets(y, soft, tc.distill_weight)
             loss = loss_fn(tc.loss, logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
