@@ -2,37 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from saunet.config import DataConfig
-from saunet.training.batches import TrainingData
 
-
-def _samples(n: int, h: int = 40, w: int = 36) -> list[dict]:
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:h, :w]
-    fov = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 < (min(h, w) / 2) ** 2
-    return [
-        {
-            "name": f"im{i}",
-            "image": rng.random((h, w, 3)).astype(np.float32),
-            "label": rng.random((h, w)) < 0.1,
-            "fov": fov,
-        }
-        for i in range(n)
-    ]
-
-
-def _data(patch_size: int | None = None) -> TrainingData:
-    cfg = DataConfig(dataset="folder", pad_to=None, patch_size=patch_size, patches_per_image=3,
-                     patch_fov_fraction=0.5)  # fmt: skip
-    return TrainingData(_samples(5), _samples(2), cfg, seed=1)
-
-
-def test_whole_image_batches_cover_the_epoch_once():
-    data = _data()
+def test_whole_image_batches_cover_the_epoch_once(random_data):
+    data = random_data()
     batches = list(data.epoch_batches(0, batch_size=2))
     assert len(batches) == data.num_batches(2) == 3
     names = [n for b in batches for n in b["name"]]
@@ -43,15 +18,15 @@ def test_whole_image_batches_cover_the_epoch_once():
     assert set(b["label"].unique().tolist()) <= {0.0, 1.0}
 
 
-def test_epoch_order_is_a_function_of_seed_and_epoch():
-    data = _data()
+def test_epoch_order_is_a_function_of_seed_and_epoch(random_data):
+    data = random_data()
     order = lambda e: [n for b in data.epoch_batches(e, 5) for n in b["name"]]  # noqa: E731
     assert order(3) == order(3)
     assert any(order(e) != order(0) for e in range(1, 6))
 
 
-def test_patches_are_square_and_mostly_inside_the_fov():
-    data = _data(patch_size=16)
+def test_patches_are_square_and_mostly_inside_the_fov(random_data):
+    data = random_data(patch_size=16)
     batches = list(data.epoch_batches(0, batch_size=4))
     assert sum(len(b["name"]) for b in batches) == data.items_per_epoch() == 15
     for b in batches:
@@ -60,9 +35,9 @@ def test_patches_are_square_and_mostly_inside_the_fov():
 
 
 @pytest.mark.parametrize("patch_size", [None, 16])
-def test_to_device_keeps_every_batch_identical(patch_size):
-    host = list(_data(patch_size).epoch_batches(2, batch_size=4))
-    moved = _data(patch_size).to(torch.device("cpu"))
+def test_to_device_keeps_every_batch_identical(patch_size, random_data):
+    host = list(random_data(patch_size).epoch_batches(2, batch_size=4))
+    moved = random_data(patch_size).to(torch.device("cpu"))
     for a, b in zip(host, moved.epoch_batches(2, batch_size=4), strict=True):
         assert a["name"] == b["name"]
         for k in ("image", "label", "fov"):
@@ -71,9 +46,9 @@ def test_to_device_keeps_every_batch_identical(patch_size):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("patch_size", [None, 16])
-def test_batches_are_built_on_the_gpu(patch_size):
-    data = _data(patch_size).to(torch.device("cuda"))
-    host = list(_data(patch_size).epoch_batches(0, batch_size=4))
+def test_batches_are_built_on_the_gpu(patch_size, random_data):
+    data = random_data(patch_size).to(torch.device("cuda"))
+    host = list(random_data(patch_size).epoch_batches(0, batch_size=4))
     for a, b in zip(host, data.epoch_batches(0, batch_size=4), strict=True):
         assert b["image"].is_cuda and b["label"].is_cuda and b["fov"].is_cuda
         # Same pixels and crops: compare the uint8 values, since CPU and CUDA kernels may
@@ -84,22 +59,22 @@ def test_batches_are_built_on_the_gpu(patch_size):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_validation_reads_gpu_resident_images():
+def test_validation_reads_gpu_resident_images(random_data):
     from saunet.models import ModelConfig, UNet
     from saunet.training.loop import validate
 
-    data = _data().to(torch.device("cuda"))
+    data = random_data().to(torch.device("cuda"))
     model = UNet(ModelConfig(channels=(4, 8), block_size=3)).cuda()
     metrics = validate(model, data.val, torch.device("cuda"), None, batch_size=2)
     assert 0 <= metrics["val_auc"] <= 1
 
 
-def test_patches_are_the_crops_at_the_drawn_corners():
+def test_patches_are_the_crops_at_the_drawn_corners(random_data):
     # Reference: cut every crop by slicing, one at a time, at the corner the epoch's
     # generator draws (the gather must give the same pixels, in the same order).
     from saunet.training.batches import epoch_generator
 
-    data = _data(patch_size=16)
+    data = random_data(patch_size=16)
     p, ww, n = 16, data.train.size[1] - 16 + 1, len(data.train)
     order = torch.randperm(data.items_per_epoch(), generator=epoch_generator(1, 4))
     for start, b in zip(range(0, 15, 4), data.epoch_batches(4, batch_size=4), strict=True):

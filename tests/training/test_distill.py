@@ -7,33 +7,10 @@ import pytest
 import torch
 
 from saunet.checkpoint import file_sha256, load_model, read_checkpoint
-from saunet.config import DataConfig
 from saunet.errors import UserError
 from saunet.inference import predict_batch
 from saunet.training import train
-from saunet.training.batches import TrainingData
 from saunet.training.distill import attach_teacher, mix_targets, teacher_maps
-
-
-def _samples(n: int, h: int = 40, w: int = 48) -> list[dict]:
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:h, :w]
-    fov = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 < (min(h, w) / 2) ** 2
-    return [
-        {
-            "name": f"im{i}",
-            "image": rng.random((h, w, 3)).astype(np.float32),
-            "label": rng.random((h, w)) < 0.1,
-            "fov": fov,
-        }
-        for i in range(n)
-    ]
-
-
-def _data(patch_size: int | None = None) -> TrainingData:
-    cfg = DataConfig(dataset="folder", pad_to=None, patch_size=patch_size, patches_per_image=3,
-                     patch_fov_fraction=0.5)  # fmt: skip
-    return TrainingData(_samples(3), _samples(1), cfg, seed=1)
 
 
 def test_mix_targets():
@@ -45,9 +22,11 @@ def test_mix_targets():
     assert mix_targets(label, None, 0.5) is label
 
 
-def test_teacher_maps_are_the_flip_averaged_probabilities(tiny_checkpoint, tmp_path, one_thread):
+def test_teacher_maps_are_the_flip_averaged_probabilities(
+    tiny_checkpoint, tmp_path, one_thread, random_data
+):
     model, _ = load_model(tiny_checkpoint(tmp_path / "t.safetensors", seed=4))
-    data = _data()
+    data = random_data(n_train=3, n_val=1, w=48)
     maps = teacher_maps(model, data.train, torch.device("cpu"), progress=False)
     assert maps.dtype == torch.uint8 and maps.shape == (3, 1, *data.train.size)
     images = [data.train.batch([i])["image"][0].permute(1, 2, 0).numpy() for i in range(3)]
@@ -55,9 +34,9 @@ def test_teacher_maps_are_the_flip_averaged_probabilities(tiny_checkpoint, tmp_p
     assert np.abs(maps[:, 0].numpy() / 255.0 - expected).max() <= 0.5 / 255 + 1e-6
 
 
-def test_soft_maps_follow_whole_images_and_patches():
+def test_soft_maps_follow_whole_images_and_patches(random_data):
     for patch in (None, 16):
-        data = _data(patch)
+        data = random_data(patch, n_train=3, n_val=1, w=48)
         # A "teacher" equal to the red channel shows whether the crops stay aligned.
         data.train.tensors["soft"] = data.train.tensors["image"][:, :1].clone()
         for batch in data.epoch_batches(0, batch_size=4):
@@ -66,9 +45,9 @@ def test_soft_maps_follow_whole_images_and_patches():
             assert batch["soft"].dtype == torch.float32 and batch["soft"].max() <= 1.0
 
 
-def test_attach_teacher_names_a_missing_file(tmp_path):
+def test_attach_teacher_names_a_missing_file(tmp_path, random_data):
     with pytest.raises(UserError, match="distill_from"):
-        attach_teacher(str(tmp_path / "nope.safetensors"), _data().train, torch.device("cpu"))
+        attach_teacher(str(tmp_path / "nope.safetensors"), random_data().train, torch.device("cpu"))
 
 
 def test_a_distilled_run_trains_on_mixed_targets(
