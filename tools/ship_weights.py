@@ -29,6 +29,10 @@ BAR = {"drive": 0.982, "chase": 0.987}
 KEYS = ("se", "sp", "acc", "auc", "f1", "mcc")
 
 
+def _threads(n: int | None) -> str:
+    return "? threads" if n is None else f"{n} thread{'' if n == 1 else 's'}"
+
+
 def _row(pooled: dict) -> str:
     return " | ".join(f"{pooled[k]:.4f}" for k in KEYS)
 
@@ -134,7 +138,7 @@ def card(
         f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of {meta['epoch'] + 1} "
         f"(selected on validation {run['train']['select'].upper()})",
         f"- wall time: {meta['elapsed_seconds'] / 60:.1f} min of training on {hw.get('cpu', '?')} "
-        f"({hw.get('threads', '?')} threads, {hw.get('device', '?')}; torch {hw.get('torch', '?')})"
+        f"({_threads(hw.get('threads'))}, {hw.get('device', '?')}; torch {hw.get('torch', '?')})"
         + (f", {machine_note}" if machine_note else ""),
         f"- segmentation threshold: {meta['threshold']['fov']:.4f} (maximises F1 inside the FOV "
         "on the held-out validation images; `saunet segment` uses it unless `--threshold`)",
