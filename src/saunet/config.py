@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .data.online import ONLINE_OPS
+from .data.online import ONLINE_OPS, check_online_ops
 from .errors import UserError
 from .models import ModelConfig, model_config
 
@@ -62,9 +62,7 @@ class DataConfig:
     online_ops: list[str] = field(default_factory=lambda: list(ONLINE_OPS))
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.online_ops) - set(ONLINE_OPS))
-        if unknown:
-            raise ValueError(f"online_ops: unknown {unknown}; choose from {', '.join(ONLINE_OPS)}")
+        check_online_ops(self.online_ops)
         self.online_ops = list(self.online_ops)
 
 

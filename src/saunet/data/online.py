@@ -35,6 +35,13 @@ _LUMA = (0.299, 0.587, 0.114)
 ONLINE_OPS = ("rotate", "flips", "rot90", "color", "noise")
 
 
+def check_online_ops(ops: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming any entry of ``ops`` that is not in :data:`ONLINE_OPS`."""
+    unknown = sorted(set(ops) - set(ONLINE_OPS))
+    if unknown:
+        raise ValueError(f"online_ops: unknown {unknown}; choose from {', '.join(ONLINE_OPS)}")
+
+
 def to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Move ``t`` to ``device`` without waiting for the GPU to finish its queued work
     (a plain copy from pageable host memory synchronises with the device, which starves
@@ -106,13 +113,11 @@ class OnlineAugment:
     def from_ops(cls, ops: Sequence[str]) -> OnlineAugment:
         """The augmentation with exactly the transforms named in ``ops`` (see :data:`ONLINE_OPS`)
         switched on, each with its default parameters."""
-        unknown = sorted(set(ops) - set(ONLINE_OPS))
-        if unknown:
-            raise ValueError(f"unknown online_ops {unknown}; choose from {', '.join(ONLINE_OPS)}")
+        check_online_ops(ops)
         return cls(**{op: op in ops for op in ONLINE_OPS})
 
     def __repr__(self) -> str:
-        on = [k for k in ("rotate", "flips", "rot90", "color", "noise") if getattr(self, k)]
+        on = [k for k in ONLINE_OPS if getattr(self, k)]
         return f"OnlineAugment({', '.join(on)})"
 
     def __call__(self, batch: dict, generator: torch.Generator | None = None) -> dict:

@@ -28,9 +28,6 @@ from .batches import ImageSet
 
 log = logging.getLogger(__name__)
 
-#: Flips averaged by the teacher: identity, horizontal, vertical, both (dims of NCHW).
-TEACHER_FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
-
 
 def mix_targets(label: torch.Tensor, teacher: torch.Tensor | None, weight: float) -> torch.Tensor:
     """``(1 - weight) * label + weight * teacher`` (any matching shapes, values in [0, 1]);
@@ -50,24 +47,17 @@ def teacher_maps(
 ) -> torch.Tensor:
     """Flip-averaged vessel probabilities of every image of ``images``.
 
-    Returns ``(N, 1, H, W)`` uint8 (probability x 255, rounded), on the CPU. The images are
-    scored whole and already padded, as validation scores them, one at a time so the memory
-    stays that of one forward pass.
+    Returns ``(N, 1, H, W)`` uint8 (probability x 255, rounded), on the CPU: the test-time
+    augmentation of :func:`saunet.inference.predict_batch` (four flips), on the whole padded
+    images, one at a time so the memory stays that of one batch of four.
     """
-    from .hardware import autocast
+    from ..inference import predict_batch
 
-    model = model.to(device).eval()
     out = torch.empty((len(images), 1, *images.size), dtype=torch.uint8)
     for i in tqdm(range(len(images)), desc="teacher maps", unit="img", disable=not progress):
-        x = images.batch([i])["image"].to(device)
-        views = torch.cat([x.flip(d) if d else x for d in TEACHER_FLIPS])
-        with autocast(device, amp):
-            logits = model(views)
-        probs = torch.sigmoid(logits.float())
-        views = probs.split(1)
-        mean = sum(p.flip(d) if d else p for p, d in zip(views, TEACHER_FLIPS, strict=True))
-        mean = mean[0] / len(TEACHER_FLIPS)
-        out[i] = (mean * 255).round_().clamp_(0, 255).to(torch.uint8).cpu()
+        image = images.batch([i])["image"][0].permute(1, 2, 0).cpu().numpy()
+        prob = predict_batch(model, [image], device=device, amp_dtype=amp, tta=True)[0]
+        out[i, 0] = torch.from_numpy(prob).mul_(255).round_().clamp_(0, 255).to(torch.uint8)
     return out
 
 
