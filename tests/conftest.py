@@ -90,3 +90,17 @@ def _tiny_config(folder: dict, **train):
 def tiny_config():
     """Factory: ``tiny_config(folder, **train_overrides) -> RunConfig``."""
     return _tiny_config
+
+
+@pytest.fixture
+def shared_data_root() -> Path:
+    """``$SAUNET_DATA`` or ``../shared/data``; skips the test when neither holds DRIVE."""
+    import os
+
+    root = Path(
+        os.environ.get("SAUNET_DATA")
+        or Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    )
+    if not (root / "DRIVE").is_dir():
+        pytest.skip(f"data root {root} absent (set SAUNET_DATA)")
+    return root

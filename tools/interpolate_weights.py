@@ -22,39 +22,30 @@ Example:
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
-import shutil
 import sys
 from pathlib import Path
 
-from saunet.checkpoint import (
-    file_sha256,
-    read_checkpoint,
-    resolve_checkpoint,
-    save_checkpoint,
-)
+from saunet.checkpoint import file_sha256, read_checkpoint, resolve_checkpoint
 from saunet.config import ModelConfig
-from saunet.data.datasets import load_dataset
 from saunet.errors import UserError
-from saunet.evaluation_pipeline import evaluate_checkpoint
 from saunet.inference import PAPER_PAD
 from saunet.models.unet import UNet
+from saunet.training.derived import (
+    check_new_dir,
+    model_tensors,
+    run_tool,
+    validation_samples,
+    write_derived_run,
+)
 from saunet.training.interpolate import interpolate_states, score_interpolations
-
-COPIED = ("last.safetensors", "last.json", "config.yaml", "log.csv", "curves.png")
-
-
-def _model_state(tensors: dict) -> dict:
-    return {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
 
 
 def run(args: argparse.Namespace) -> Path:
     end_path = args.run_dir / "best.safetensors"
     if not end_path.is_file():
         raise UserError(f"{end_path}: not found; pass a run directory written by `saunet train`")
-    if args.out.exists() and any(args.out.iterdir()):
-        raise UserError(f"{args.out}: exists and is not empty; choose a new --out")
+    check_new_dir(args.out)
     end, meta = read_checkpoint(end_path)
     init = meta.get("init_weights")
     if not init:
@@ -68,27 +59,18 @@ def run(args: argparse.Namespace) -> Path:
             f"({init['sha256'][:16]}...); pass those with --start"
         )
     start, _ = read_checkpoint(start_path)
+    val = validation_samples(meta, args.data_root, end_path)
     dataset = meta["run_config"]["data"]["dataset"]
-    if dataset not in PAPER_PAD:
-        raise UserError(f"{end_path}: dataset {dataset!r}; only drive and chase runs are supported")
-    val_names = set(meta["data"]["val"])
-    val = [s for s in load_dataset(dataset, args.data_root, "train") if s["name"] in val_names]
-    if len(val) != len(val_names):
-        raise UserError(f"{dataset}: validation images {sorted(val_names)} not all found")
 
     model = UNet(ModelConfig.from_dict(meta["model_config"]))
     rows = score_interpolations(
-        model, _model_state(start), _model_state(end), args.alphas, val,
+        model, model_tensors(start), model_tensors(end), args.alphas, val,
         pad_to=PAPER_PAD.get(dataset),
     )  # fmt: skip
     alpha, auc = max(rows, key=lambda r: (round(r[1], 6), r[0]))
     logging.info("chosen alpha %.3f (validation FOV AUC %.5f)", alpha, auc)
 
-    # Written into a sibling folder and renamed: a crash leaves no half-written run dir.
-    tmp = args.out.with_name(args.out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    mixed = interpolate_states(_model_state(start), _model_state(end), alpha)
+    mixed = interpolate_states(model_tensors(start), model_tensors(end), alpha)
     meta = {
         **meta,
         "best": auc,
@@ -100,31 +82,12 @@ def run(args: argparse.Namespace) -> Path:
             "command": " ".join(sys.argv),
         },
     }
-    save_checkpoint(
-        tmp / "best.safetensors", {"model." + k: v for k, v in mixed.items()}, meta,
-        sidecar=False,
+    csv_rows = [["alpha", "validation_fov_auc", "chosen"]]
+    csv_rows += [[f"{a:g}", f"{s:.6f}", int(a == alpha)] for a, s in rows]
+    return write_derived_run(
+        args.out, mixed, meta, source_run=args.run_dir, csv_name="interpolation.csv",
+        csv_rows=csv_rows, data_root=args.data_root,
     )  # fmt: skip
-    for name in COPIED:
-        if (args.run_dir / name).is_file():
-            shutil.copy2(args.run_dir / name, tmp / name)
-    with open(tmp / "interpolation.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["alpha", "validation_fov_auc", "chosen"])
-        for a, s in rows:
-            w.writerow([f"{a:g}", f"{s:.6f}", int(a == alpha)])
-    if args.out.exists():
-        args.out.rmdir()  # empty, checked above
-    tmp.rename(args.out)
-    try:
-        for sub, policy in (("eval", "fixed"), ("eval-val-f1", "val-f1")):
-            evaluate_checkpoint(
-                args.out / "best.safetensors", dataset, args.data_root,
-                threshold_policy=policy, out_dir=args.out / sub,
-            )  # fmt: skip
-    except BaseException:
-        shutil.rmtree(args.out)  # a run dir without its evaluation would ship half a card
-        raise
-    return args.out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,15 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     ap.add_argument("--start", help="starting weights, if not the shipped ones the run names")
     ap.add_argument("--data-root", default=None, help="datasets root (default: $SAUNET_DATA)")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        out = run(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
+    return run_tool(run, ap.parse_args(argv))
 
 
 if __name__ == "__main__":

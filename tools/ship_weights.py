@@ -78,6 +78,40 @@ def _interpolation_line(ip: dict) -> str:
     )
 
 
+def _soup_lines(soup: dict) -> list[str]:
+    """Card lines for weights written by tools/soup_weights.py: the recipe, then one line
+    per ingredient (its run, config, seed, wall time and validation score)."""
+    ings = soup["ingredients"]
+    chosen = [i for i in ings if i["chosen"]]
+    best_alone = max(i["validation_fov_auc"] for i in ings)
+    lines = [
+        f"- weight soup ({soup['recipe']} recipe, Wortsman et al. 2022): the average of "
+        f"{len(chosen)} of {len(ings)} networks fine-tuned from one start, chosen on the "
+        f"held-out validation images (FOV AUC {soup['validation_fov_auc']:.5f}; best single "
+        f"network {best_alone:.5f}) by `{soup['command']}`",
+    ]
+    for i in ings:
+        if i.get("start"):
+            what = f"the start ({Path(i['file']).name}, sha256 {i['sha256'][:16]}...)"
+        else:
+            what = (
+                f"`{i['name']}` (config `{i['config']}`, seed {i['seed']}, best epoch "
+                f"{i['best_epoch'] + 1} of {i['epoch'] + 1}, {i['elapsed_seconds'] / 60:.1f} min on "
+                f"{i.get('cpu') or '?'}, {_threads(i.get('threads'))}"
+                + (
+                    f", self-distillation weight {i['distill_weight']:g}"
+                    if i.get("distill_weight")
+                    else ""
+                )
+                + ")"
+            )
+        verdict = "in the soup" if i["chosen"] else "left out"
+        lines.append(
+            f"  - {what}: validation FOV AUC {i['validation_fov_auc']:.5f} alone, {verdict}"
+        )
+    return lines
+
+
 def card(
     name: str,
     meta: dict,
@@ -92,18 +126,20 @@ def card(
     hw = meta.get("hardware", {})
     dataset = run["data"]["dataset"]
     paper = dict(zip(TABLE_METRICS, PAPER_RESULTS[dataset]["SA-UNet"], strict=True))
+    soup = meta.get("soup")
     recipe = (
         "CPU recipe"
         if run["train"].get("clock") == "time" or run["data"].get("patch_size")
         else "paper protocol"
     )
+    recipe_name = "a weight soup of the runs below" if soup else f"`{run['name']}`"
     lines = [
         f"# sa-unet-{name}",
         "",
         f"SA-UNet trained by `saunet train` on the {dataset.upper()} training split "
         f"({len(meta['data']['train'])} training / {len(meta['data']['val'])} held-out validation images).",
         "",
-        f"**Recipe: {recipe}** (`{run['name']}`), not the paper's 150-epoch GPU protocol"
+        f"**Recipe: {recipe}** ({recipe_name}), not the paper's 150-epoch GPU protocol"
         if recipe == "CPU recipe"
         else "**Recipe: the paper's protocol.**",
         "",
@@ -120,7 +156,7 @@ def card(
         ),
         *(
             [f"- shipped tensors: the exponential moving average of the weights (decay {ema})"]
-            if (ema := run["train"].get("ema_decay"))
+            if (ema := run["train"].get("ema_decay")) and not soup
             else []
         ),
         *(
@@ -134,10 +170,19 @@ def card(
             else []
         ),
         *([_interpolation_line(ip)] if (ip := meta.get("interpolation")) else []),
-        f"- config: `configs/{run['name']}.yaml` (resolved copy in `results/{results_name}/config.yaml`)",
-        f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of {meta['epoch'] + 1} "
-        f"(selected on validation {run['train']['select'].upper()})",
-        f"- wall time: {meta['elapsed_seconds'] / 60:.1f} min of training on {hw.get('cpu', '?')} "
+        *(
+            _soup_lines(soup)
+            if soup
+            else [
+                f"- config: `configs/{run['name']}.yaml` (resolved copy in "
+                f"`results/{results_name}/config.yaml`)",
+                f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of "
+                f"{meta['epoch'] + 1} (selected on validation {run['train']['select'].upper()})",
+            ]
+        ),
+        f"- wall time: {meta['elapsed_seconds'] / 60:.1f} min of "
+        + ("fine-tuning, summed over the runs in the soup," if soup else "training")
+        + f" on {hw.get('cpu', '?')} "
         f"({_threads(hw.get('threads'))}, {hw.get('device', '?')}; torch {hw.get('torch', '?')})"
         + (f", {machine_note}" if machine_note else ""),
         f"- segmentation threshold: {meta['threshold']['fov']:.4f} (maximises F1 inside the FOV "
@@ -199,7 +244,8 @@ def main() -> None:
     args = ap.parse_args()
 
     tensors, meta = read_checkpoint(args.run_dir / "best.safetensors")
-    _, last = read_checkpoint(args.run_dir / "last.safetensors")
+    # A soup's epochs and wall time are its ingredients' (in its metadata), not one run's.
+    last = meta if meta.get("soup") else read_checkpoint(args.run_dir / "last.safetensors")[1]
     fixed = json.loads((args.run_dir / "eval" / "metrics.json").read_text())
     vf = args.run_dir / "eval-val-f1" / "metrics.json"
     valf1 = json.loads(vf.read_text()) if vf.is_file() else None

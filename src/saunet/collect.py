@@ -64,6 +64,7 @@ SUMMARY_FILES = (
     ("eval/per_image.csv", "per_image.csv"),
     ("eval/table.md", "table.md"),
     ("interpolation.csv", "interpolation.csv"),  # tools/interpolate_weights.py
+    ("soup.csv", "soup.csv"),  # tools/soup_weights.py
 )
 _LABEL = re.compile(r"^(?P<recipe>[A-Za-z0-9_]+?)(?:-(?P<minutes>\d+(?:\.\d+)?)min)?$")
 
@@ -140,7 +141,7 @@ def collect_run(
 
     Copies ``config.yaml``, ``log.csv``, ``curves.png``, ``metrics.json`` (from ``eval/``),
     ``metrics-val-f1.json`` (from ``eval-val-f1/``), ``per_image.csv``, ``table.md``,
-    ``interpolation.csv`` (if any) and
+    ``interpolation.csv`` or ``soup.csv`` (if any) and
     the figure images' probability maps (``probs/figure-<k>.png``, see :func:`figure_map_path`), and writes ``run.json``
     (recipe label, epochs, wall minutes, hardware, seed, model). Never weights. Missing
     fields are taken from the run path, then from its ``config.yaml``; ``dest`` puts the

@@ -47,6 +47,9 @@ class DataConfig:
         online_ops: which transforms ``augmentation: online`` applies (default all five of
             :data:`saunet.data.online.ONLINE_OPS`); ``[flips, rot90]`` keeps only the lossless
             ones, so images and labels are seen exactly as drawn.
+        split_seed: seed of the validation draw; ``None`` uses ``train.seed``. Fix it to
+            hold out the same images in runs with other seeds (weight soups, seed studies
+            compare runs on one validation set).
     """
 
     dataset: str = "drive"
@@ -60,6 +63,7 @@ class DataConfig:
     patches_per_image: int = 16
     patch_fov_fraction: float = 0.5
     online_ops: list[str] = field(default_factory=lambda: list(ONLINE_OPS))
+    split_seed: int | None = None
 
     def __post_init__(self) -> None:
         check_online_ops(self.online_ops)

@@ -152,6 +152,22 @@ def test_make_train_val():
         make_train_val(originals, augmentation="heavy", validation="none", val_count=1, seed=0)
 
 
+@pytest.mark.parametrize("augmentation", ["online", "offline"])
+def test_split_seed_fixes_the_held_out_images(augmentation):
+    originals = [_sample(8, 8, name=str(i), seed=i) for i in range(12)]
+
+    def val_names(**kw):
+        _, va = make_train_val(
+            originals, augmentation=augmentation, validation="holdout", val_count=2, **kw
+        )
+        return sorted(x["name"] for x in va)
+
+    seeds = {tuple(val_names(seed=s)) for s in range(6)}
+    assert len(seeds) > 1  # the seed alone moves the held-out images ...
+    assert {tuple(val_names(seed=s, split_seed=0)) for s in range(6)} == {tuple(val_names(seed=0))}
+    assert val_names(seed=3, split_seed=None) == val_names(seed=3)  # ... unless fixed
+
+
 def test_paper_counts_20_to_260_with_26_validation():
     originals = [_sample(16, 16, name=f"{21 + i}_training", seed=i) for i in range(20)]
     tr, va = make_train_val(

@@ -45,3 +45,46 @@ def test_earlier_stage_needs_the_recorded_weights(tmp_path):
     init = {"spec": "drive", "file": weights.name, "sha256": "0" * 64}  # replaced since
     assert sw.earlier_stage(tmp_path, init) == []
     assert sw.earlier_stage(tmp_path, None) == []
+
+
+def test_soup_lines_name_every_ingredient():
+    sw = _tool()
+    ing = dict(sha256="f" * 64, config="drive-cpu-context", seed=1, best_epoch=9, epoch=19,
+               elapsed_seconds=600.0, cpu="AMD EPYC", threads=1, distill_weight=None)  # fmt: skip
+    soup = {
+        "recipe": "greedy",
+        "validation_fov_auc": 0.9763,
+        "command": "python tools/soup_weights.py runs/a runs/b --out runs/s",
+        "ingredients": [
+            {
+                **ing,
+                "name": "start",
+                "file": "w/sa-unet-drive.safetensors",
+                "start": True,
+                "validation_fov_auc": 0.9761,
+                "chosen": True,
+            },
+            {
+                **ing,
+                "name": "runs/a",
+                "file": "runs/a/best.safetensors",
+                "validation_fov_auc": 0.9762,
+                "chosen": True,
+            },
+            {
+                **ing,
+                "name": "runs/b",
+                "file": "runs/b/best.safetensors",
+                "distill_weight": 0.5,
+                "validation_fov_auc": 0.9760,
+                "chosen": False,
+            },
+        ],  # fmt: skip
+    }
+    text = "\n".join(sw._soup_lines(soup))
+    assert "average of 2 of 3 networks" in text and "0.97630" in text and "0.97620" in text
+    assert "the start (sa-unet-drive.safetensors" in text
+    assert "`runs/a` (config `drive-cpu-context`, seed 1, best epoch 10 of 20, 10.0 min" in text
+    assert text.count("in the soup") == 2 and text.count("left out") == 1
+    assert "self-distillation weight 0.5" in text
+    assert soup["command"] in text

@@ -159,3 +159,16 @@ def test_data_online_ops_pick_the_transforms_a_run_applies(
 
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["data"]["online_ops"] == ["flips", "rot90"]
+
+
+def test_split_seed_reaches_the_run_split(tiny_dataset, tiny_config):
+    from saunet.training.loop import load_training_data
+
+    def val(seed, split_seed=None):
+        cfg = tiny_config(tiny_dataset, seed=seed)
+        cfg.data.val_count = 2
+        cfg.data.split_seed = split_seed
+        return sorted(load_training_data(cfg, None).val.names)
+
+    assert {tuple(val(s)) for s in range(5)} != {tuple(val(0))}
+    assert all(val(s, split_seed=0) == val(0) for s in range(5))

@@ -81,6 +81,7 @@ def make_train_val(
     validation: str,
     val_count: int,
     seed: int,
+    split_seed: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Training and validation sample lists for a run, augmenting and splitting in order.
 
@@ -91,6 +92,9 @@ def make_train_val(
       happens per batch, :class:`saunet.data.online.OnlineAugment`); ``paper`` and
       ``holdout`` both hold out ``val_count`` random originals.
     * ``validation="none"``: everything trains, ``val`` is empty.
+
+    ``seed`` draws the offline copies; ``split_seed`` (default ``seed``) draws the validation
+    images, so runs with different seeds can hold out the same images.
 
     Pass padded samples (:func:`saunet.data.transforms.pad_sample`) to match the authors,
     who augmented the padded images.
@@ -103,16 +107,17 @@ def make_train_val(
         )
     if validation not in VALIDATION_MODES:
         raise UserError(f"validation {validation!r}: choose one of {', '.join(VALIDATION_MODES)}")
+    vseed = seed if split_seed is None else split_seed
     if augmentation == "offline":
         if validation == "paper":
             expanded = offline_expand(originals, seed)
-            train, val = split_validation(expanded, "paper", val_count, seed)
+            train, val = split_validation(expanded, "paper", val_count, vseed)
         else:
-            train, val = split_validation(originals, validation, val_count, seed)
+            train, val = split_validation(originals, validation, val_count, vseed)
             train = offline_expand(train, seed)
     else:
         mode = "none" if validation == "none" else "holdout"
-        train, val = split_validation(originals, mode, val_count, seed)
+        train, val = split_validation(originals, mode, val_count, vseed)
     log.info(
         "train/val: %d / %d samples (augmentation=%s, validation=%s)",
         len(train),

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["interpolate_states", "score_interpolations", "fov_auc"]
+__all__ = ["interpolate_states", "score_interpolations", "fov_auc", "state_fov_auc"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,31 @@ def fov_auc(probs: Sequence[np.ndarray], samples: Sequence[dict]) -> float:
     return float(roc_auc(p, t))
 
 
+def state_fov_auc(
+    model: torch.nn.Module,
+    state: Mapping[str, torch.Tensor],
+    samples: Sequence[dict],
+    *,
+    pad_to: tuple[int, int] | None = None,
+    device: str | torch.device = "cpu",
+    amp_dtype: Any = None,
+) -> float:
+    """FOV AUC (:func:`fov_auc`) of ``model`` with the weights ``state`` on ``samples``.
+
+    ``model``: a network of the right architecture; its weights are overwritten and it is
+    left in eval mode. ``samples``: dataset samples (``image``, ``label``, ``fov``).
+    """
+    from ..inference import predict_probabilities
+
+    model.load_state_dict(state)
+    model.to(device).eval()
+    probs = [
+        predict_probabilities(model, s["image"], pad_to=pad_to, device=device, amp_dtype=amp_dtype)
+        for s in samples
+    ]
+    return fov_auc(probs, samples)
+
+
 def score_interpolations(
     model: torch.nn.Module,
     start: Mapping[str, torch.Tensor],
@@ -79,18 +104,12 @@ def score_interpolations(
     samples (``image``, ``label``, ``fov``) held out from training. Returns
     ``[(alpha, auc), ...]`` in the order of ``alphas``.
     """
-    from ..inference import predict_probabilities
-
     rows = []
     for alpha in alphas:
-        model.load_state_dict(interpolate_states(start, end, alpha))
-        model.to(device).eval()
-        probs = [
-            predict_probabilities(
-                model, s["image"], pad_to=pad_to, device=device, amp_dtype=amp_dtype
-            )
-            for s in val_samples
-        ]
-        rows.append((float(alpha), fov_auc(probs, val_samples)))
+        auc = state_fov_auc(
+            model, interpolate_states(start, end, alpha), val_samples,
+            pad_to=pad_to, device=device, amp_dtype=amp_dtype,
+        )  # fmt: skip
+        rows.append((float(alpha), auc))
         log.info("alpha %.3f: validation FOV AUC %.5f", *rows[-1])
     return rows

@@ -101,6 +101,7 @@ def load_training_data(cfg: RunConfig, data_root: str | None) -> TrainingData:
         validation=d.validation,
         val_count=d.val_count,
         seed=cfg.train.seed,
+        split_seed=d.split_seed,
     )
     return TrainingData(train, val, d, cfg.train.seed)
 
