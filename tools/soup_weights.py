@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -48,7 +49,12 @@ from saunet.training.soup import SOUP_RECIPES, average_states, greedy_soup, unif
 
 
 def _ingredient(name: str, path: Path, meta: dict) -> dict:
-    """What the soup's metadata (and so the model card) records about one ingredient."""
+    """What the soup's metadata (and so the model card) records about one ingredient.
+
+    Epochs and wall time are the whole run's (its ``last.json``, next to the checkpoint),
+    not those at the moment the best checkpoint was written."""
+    last_json = path.parent / "last.json"
+    last = json.loads(last_json.read_text()) if last_json.is_file() else meta
     hw = meta.get("hardware", {})
     return {
         "name": name,
@@ -57,8 +63,8 @@ def _ingredient(name: str, path: Path, meta: dict) -> dict:
         "config": meta.get("run_config", {}).get("name"),
         "seed": meta.get("seed"),
         "best_epoch": meta.get("best_epoch"),
-        "epoch": meta.get("epoch"),
-        "elapsed_seconds": meta.get("elapsed_seconds"),
+        "epoch": last.get("epoch"),
+        "elapsed_seconds": last.get("elapsed_seconds"),
         "threads": hw.get("threads"),
         "cpu": hw.get("cpu"),
         "distill_weight": (meta.get("distill") or {}).get("weight"),

@@ -29,6 +29,8 @@ def _run(tmp: Path, name: str, seed: int, start: Path, tiny_checkpoint, val=VAL)
     run = tmp / name
     run.mkdir()
     (run / "config.yaml").write_text(f"name: {name}\n")
+    # The whole run's epochs and wall time (the best checkpoint holds those at its epoch).
+    (run / "last.json").write_text(json.dumps({"epoch": 19, "elapsed_seconds": 600.0 * seed}))
     tiny_checkpoint(
         run / "best.safetensors", seed=seed, channels=CHANNELS,
         init_weights={"spec": str(start), "file": start.name, "sha256": file_sha256(start)},
@@ -62,7 +64,8 @@ def test_soup_run_directory(runs, tmp_path, shared_data_root, one_thread):
     expected = average_states([read_checkpoint(Path(i["file"]))[0] for i in chosen])
     assert all(torch.equal(tensors[k], expected[k]) for k in tensors)
     runs_in = [i for i in chosen if i["name"] != "start"]
-    assert meta["elapsed_seconds"] == sum(i["elapsed_seconds"] for i in runs_in)
+    assert all(i["epoch"] == 19 for i in runs_in)
+    assert meta["elapsed_seconds"] == sum(600.0 * int(i["name"][-1]) for i in runs_in)
     rows = (out / "soup.csv").read_text().splitlines()
     assert rows[0].startswith("ingredient,") and len(rows) == 1 + 3 + 1
     assert (out / "config.yaml").read_text() == "name: run1\n"
