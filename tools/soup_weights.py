@@ -71,6 +71,15 @@ def _ingredient(name: str, path: Path, meta: dict) -> dict:
     }
 
 
+#: Model settings that act only while training (DropBlock has no weights): runs that
+#: differ only in these share one network and can be averaged.
+TRAINING_ONLY = ("drop_prob", "block_size", "bn_momentum")
+
+
+def _network(meta: dict) -> dict:
+    return {k: v for k, v in meta["model_config"].items() if k not in TRAINING_ONLY}
+
+
 def _load_runs(args: argparse.Namespace) -> tuple[list[dict], list[dict], dict, Path]:
     """``(states, ingredients, first run's meta, start path)``; every check named by file."""
     runs = []
@@ -93,11 +102,13 @@ def _load_runs(args: argparse.Namespace) -> tuple[list[dict], list[dict], dict, 
                 f"{path}: started from other weights (sha256 {meta['init_weights']['sha256'][:16]}...) "
                 f"than {start_path} ({start_sha[:16]}...); a soup needs one start (--start)"
             )
-        for key, what in (("model_config", "network"), ("data", "data split")):
-            a = meta[key] if key == "model_config" else meta[key]["val"]
-            b = first[key] if key == "model_config" else first[key]["val"]
-            if a != b:
-                raise UserError(f"{path}: another {what} than {runs[0][1]}; runs cannot be mixed")
+        if _network(meta) != _network(first):
+            raise UserError(f"{path}: another network than {runs[0][1]}; runs cannot be mixed")
+        if meta["data"]["val"] != first["data"]["val"]:
+            raise UserError(
+                f"{path}: other held-out validation images than {runs[0][1]} "
+                "(train with data.split_seed to fix them); runs cannot be mixed"
+            )
     states = [model_tensors(t) for _, _, t, _ in runs]
     ingredients = [_ingredient(str(r), p, m) for r, p, _, m in runs]
     if not args.no_start:

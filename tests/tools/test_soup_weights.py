@@ -89,7 +89,7 @@ def test_refuses_other_validation_images(runs, tmp_path, tiny_checkpoint, capsys
     start, (a, _) = runs
     odd = _run(tmp_path, "odd", 3, start, tiny_checkpoint, val=["26_training", "40_training"])
     assert _tool().main([str(a), str(odd), "--out", str(tmp_path / "soup")]) == 2
-    assert "data split" in capsys.readouterr().err
+    assert "other held-out validation images" in capsys.readouterr().err
 
 
 def test_refuses_a_non_empty_out(runs, tmp_path, capsys):
@@ -100,3 +100,25 @@ def test_refuses_a_non_empty_out(runs, tmp_path, capsys):
     assert _tool().main([str(a), str(b), "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (out / "mine.txt").read_text() == "user's file"
+
+
+def test_training_only_settings_do_not_split_a_soup_but_the_network_does(
+    tmp_path, tiny_checkpoint, capsys
+):
+    sw = _tool()
+    base = {"model_config": {"channels": [4, 8], "drop_prob": 0.05, "block_size": 7}}
+    other_drop = {"model_config": {"channels": [4, 8], "drop_prob": 0.0, "block_size": 3}}
+    wider = {"model_config": {"channels": [4, 16], "drop_prob": 0.05, "block_size": 7}}
+    assert sw._network(base) == sw._network(other_drop)
+    assert sw._network(base) != sw._network(wider)
+    start = tiny_checkpoint(tmp_path / "start.safetensors", seed=0, channels=CHANNELS)
+    a = _run(tmp_path, "a", 1, start, tiny_checkpoint)
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    tiny_checkpoint(
+        wide / "best.safetensors", seed=2, channels=(4, 16),
+        init_weights={"spec": str(start), "file": start.name, "sha256": file_sha256(start)},
+        run_config={"name": "wide", "data": {"dataset": "drive"}}, data={"val": VAL},
+    )  # fmt: skip
+    assert sw.main([str(a), str(wide), "--out", str(tmp_path / "soup")]) == 2
+    assert "another network" in capsys.readouterr().err
