@@ -76,6 +76,19 @@ def test_conv_block_variants():
     assert bn.momentum == pytest.approx(0.01) and bn.eps == pytest.approx(1e-3)
 
 
+def test_dropblock_off_keeps_the_state_dict_layout():
+    """drop_prob 0 keeps an identity DropBlock layer, so weights trained at 0.18 load into
+    a network fine-tuned with DropBlock off (and the soup of both has one layout)."""
+    from saunet import build_model
+
+    on, off = build_model("sa-unet", drop_prob=0.18), build_model("sa-unet", drop_prob=0.0)
+    assert list(on.state_dict()) == list(off.state_dict())
+    off.load_state_dict(on.state_dict())
+    block = ConvBlock(3, 8, drop_prob=0.0, batch_norm=True).train()
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(block[1](x), x)  # the identity even in training mode
+
+
 @pytest.mark.parametrize("bs", [3, 4, 7])
 def test_fast_dilation_equals_max_pool_reference(bs):
     from saunet.models.layers import _dilate

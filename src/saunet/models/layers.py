@@ -118,9 +118,13 @@ class DropBlock2d(nn.Module):
 class ConvBlock(nn.Sequential):
     """Conv3x3 -> [DropBlock] -> [BatchNorm] -> ReLU (paper Fig. 3).
 
-    * plain U-Net block: ``drop_prob=0, batch_norm=False``
+    * plain U-Net block: ``drop_prob=None, batch_norm=False``
     * SD-Unet block: ``drop_prob>0, batch_norm=False``
     * structured dropout block (SA-UNet): ``drop_prob>0, batch_norm=True``
+
+    ``drop_prob=None`` leaves the DropBlock layer out; a number keeps it, even 0 (where it
+    is the identity, as in eval mode), so a DropBlock network has one state-dict layout
+    whatever its probability and a run can fine-tune one with DropBlock switched off.
 
     BatchNorm uses Keras' defaults (``momentum=0.99`` there, i.e. PyTorch ``momentum=0.01``;
     ``eps=1e-3``), as in the authors' code.
@@ -131,14 +135,14 @@ class ConvBlock(nn.Sequential):
         in_channels: int,
         out_channels: int,
         *,
-        drop_prob: float = 0.0,
+        drop_prob: float | None = None,
         block_size: int = 7,
         batch_norm: bool = False,
         bn_momentum: float = 0.01,
         bn_eps: float = 1e-3,
     ) -> None:
         layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=True)]
-        if drop_prob > 0:
+        if drop_prob is not None:
             layers.append(DropBlock2d(drop_prob, block_size))
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum))

@@ -91,7 +91,7 @@ class UNet(nn.Module):
         super().__init__()
         self.config = config = config or ModelConfig()
         block_kw = dict(
-            drop_prob=config.drop_prob if config.dropblock else 0.0,
+            drop_prob=config.drop_prob if config.dropblock else None,
             block_size=config.block_size,
             batch_norm=config.batch_norm,
             bn_momentum=config.bn_momentum,
