@@ -214,3 +214,22 @@ def test_gflops_scaling_matches_a_full_size_count():
     torch.set_num_threads(1)
     model = build_model("sa-unet")
     assert _gflops(model, 120) == forward_flops(model, (120, 120)) / 1e9
+
+
+def test_a_soup_is_reported_with_its_ingredients(tmp_path):
+    from saunet.report_tables import long_runs_table
+
+    run = tmp_path / "drive-soup"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"dataset": "drive", "config": "drive-cpu-context"}))
+    (run / "metrics.json").write_text(json.dumps({}))
+    (run / "soup.csv").write_text(
+        "ingredient,sha256,validation_fov_auc,soup_fov_auc_with_it,chosen\n"
+        "start,aa,0.976072,0.976235,0\nruns/a,bb,0.976243,,1\nruns/b,cc,0.976232,0.976293,1\n"
+        "soup,,0.976293,,2\n"
+    )
+    text = "\n".join(long_runs_table(tmp_path))
+    assert "the average of 2 of 3 networks" in text
+    assert "| runs/b | 0.976232 | 0.976293 | yes |" in text
+    assert "| start | 0.976072 | 0.976235 | no |" in text
+    assert "recipe configs/drive-cpu-context.yaml" not in text  # a soup has no single recipe

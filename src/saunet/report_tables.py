@@ -275,6 +275,27 @@ def long_run_dirs(results_dir: Path) -> list[Path]:
     )
 
 
+def _soup_heading(title: str, name: str, rows: list[dict], note: str | None) -> list[str]:
+    """Heading and ingredient table of a weight soup (``soup.csv`` of tools/soup_weights.py)."""
+    ings = [r for r in rows if r["ingredient"] != "soup"]
+    kept = sum(r["chosen"] == "1" for r in ings)
+    lines = [
+        f"#### {title}: `{name}/` (a weight soup, `tools/soup_weights.py`: the average of "
+        f"{kept} of {len(ings)} networks fine-tuned from one start, chosen on the held-out "
+        "validation images" + (f", {note}" if note else "") + "; not the paper's training "
+        "protocol)",
+        "",
+        "| ingredient | validation FOV AUC alone | soup with it | in the soup |",
+        "|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {r['ingredient']} | {r['validation_fov_auc']} | {r['soup_fov_auc_with_it'] or '-'} "
+        f"| {'yes' if r['chosen'] == '1' else 'no'} |"
+        for r in ings
+    ]
+    return lines
+
+
 def long_runs_table(results_dir: Path) -> list[str]:
     """The long single runs (e.g. ``drive-cpu-55min/``): the shipped weights' and others."""
     lines: list[str] = []
@@ -285,14 +306,21 @@ def long_runs_table(results_dir: Path) -> list[str]:
         title = DATASET_TITLE.get(ds, ds)
         budget = info.get("max_minutes")
         init = _init_weights(d / "config.yaml")
+        soup = read_csv(d / "soup.csv")
+        if soup:
+            lines += _soup_heading(title, d.name, soup, info.get("note"))
+        else:
+            lines.append(
+                f"#### {title}: `{d.name}/` (recipe configs/{info.get('config', '?')}.yaml"
+                + (f" with a {budget}-minute budget" if budget else "")
+                + (f", fine-tuned from `{init}` weights" if init else "")
+                + f", {info.get('epochs_done', '?')} epochs, "
+                f"{fmt(info.get('wall_minutes'), digits=1)} minutes, "
+                f"{hardware_text(info.get('hardware'))}"
+                + (f", {info['note']}" if info.get("note") else "")
+                + "; not the paper's training protocol)"
+            )
         lines += [
-            f"#### {title}: `{d.name}/` (recipe configs/{info.get('config', '?')}.yaml"
-            + (f" with a {budget}-minute budget" if budget else "")
-            + (f", fine-tuned from `{init}` weights" if init else "")
-            + f", {info.get('epochs_done', '?')} epochs, {fmt(info.get('wall_minutes'), digits=1)} "
-            f"minutes, {hardware_text(info.get('hardware'))}"
-            + (f", {info['note']}" if info.get("note") else "")
-            + "; not the paper's training protocol)",
             "",
             f"| Method | Threshold | {_METRIC_HEAD} |",
             _RULE,
