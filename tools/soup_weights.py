@@ -80,8 +80,9 @@ def _network(meta: dict) -> dict:
     return {k: v for k, v in meta["model_config"].items() if k not in TRAINING_ONLY}
 
 
-def _load_runs(args: argparse.Namespace) -> tuple[list[dict], list[dict], dict, Path]:
-    """``(states, ingredients, first run's meta, start path)``; every check named by file."""
+def _load_runs(args: argparse.Namespace) -> tuple[list[dict], list[dict], dict, dict]:
+    """``(states, ingredients, first run's meta, start {file, sha256})``; every check named
+    by file."""
     runs = []
     for r in args.runs:
         path = r / "best.safetensors" if r.is_dir() else r
@@ -115,12 +116,12 @@ def _load_runs(args: argparse.Namespace) -> tuple[list[dict], list[dict], dict, 
         start_tensors, start_meta = read_checkpoint(start_path)
         states.insert(0, model_tensors(start_tensors))
         ingredients.insert(0, {**_ingredient("start", start_path, start_meta), "start": True})
-    return states, ingredients, first, start_path
+    return states, ingredients, first, {"file": start_path.name, "sha256": start_sha}
 
 
 def run(args: argparse.Namespace) -> Path:
     check_new_dir(args.out)
-    states, ingredients, first, start_path = _load_runs(args)
+    states, ingredients, first, start = _load_runs(args)
     if len(states) < 2:
         raise UserError("a soup needs at least two ingredients (pass runs, or drop --no-start)")
     val = validation_samples(first, args.data_root, args.runs[0])
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> Path:
         "elapsed_seconds": sum(i["elapsed_seconds"] or 0.0 for i in chosen_runs),
         "soup": {
             "recipe": args.recipe,
-            "start": {"file": start_path.name, "sha256": file_sha256(start_path)},
+            "start": start,
             "validation_fov_auc": result.score,
             "ingredients": ingredients,
             "command": " ".join(sys.argv),

@@ -3,7 +3,8 @@
 Split by job: :mod:`.hardware` (device, precision), :mod:`.schedule` (learning rate),
 :mod:`.batches` (epoch batches from a dataset), :mod:`.state` (checkpoints and resume),
 :mod:`.curves` (training-curve figure), :mod:`.ema` (weight averaging), :mod:`.distill`
-(teacher targets), :mod:`.interpolate` (weight interpolation), :mod:`.loop` (the loop itself).
+(teacher targets), :mod:`.interpolate` and :mod:`.soup` (weights from other runs' weights,
+written as run directories by :mod:`.derived`), :mod:`.loop` (the loop itself).
 """
 
 from .loop import TrainingDiverged, train
