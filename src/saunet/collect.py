@@ -1,7 +1,8 @@
 """Collecting a run's small summaries into ``results/`` (used by :mod:`saunet.reproduce`).
 
 ``results/<label>/<dataset>/<model>/seed<k>/`` receives ``config.yaml``, ``log.csv``,
-``curves.png``, ``metrics.json``, ``metrics-val-f1.json``, ``per_image.csv``, ``table.md``,
+``curves.png``, ``metrics.json``, ``metrics-val-f1.json``, ``metrics-tta.json`` (if the run
+was also evaluated with flip test-time augmentation), ``per_image.csv``, ``table.md``,
 ``probs/figure-<k>.png`` and a ``run.json`` written here; never weights. ``<label>``
 is a recipe label (``paper``, ``cpu``, ``cpu-5min``; :func:`parse_label`).
 """
@@ -61,6 +62,7 @@ SUMMARY_FILES = (
     ("curves.png", "curves.png"),
     ("eval/metrics.json", "metrics.json"),
     ("eval-val-f1/metrics.json", "metrics-val-f1.json"),
+    ("eval-tta/metrics.json", "metrics-tta.json"),  # saunet evaluate --tta, optional
     ("eval/per_image.csv", "per_image.csv"),
     ("eval/table.md", "table.md"),
     ("interpolation.csv", "interpolation.csv"),  # tools/interpolate_weights.py
