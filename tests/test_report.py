@@ -233,3 +233,20 @@ def test_a_soup_is_reported_with_its_ingredients(tmp_path):
     assert "| runs/b | 0.976232 | 0.976293 | yes |" in text
     assert "| start | 0.976072 | 0.976235 | no |" in text
     assert "recipe configs/drive-cpu-context.yaml" not in text  # a soup has no single recipe
+
+
+def test_a_flip_tta_evaluation_gets_its_own_rows(tmp_path):
+    from saunet.report_tables import long_runs_table
+
+    run = tmp_path / "drive-cpu-long"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"dataset": "drive", "config": "drive-cpu"}))
+    pooled = {"se": 0.8, "sp": 0.98, "acc": 0.97, "auc": 0.9815, "f1": 0.82, "mcc": 0.81}
+    doc = {"protocols": {"fov": {"threshold": 0.5, "pooled": pooled}}}
+    (run / "metrics.json").write_text(json.dumps(doc))
+    assert "flip TTA" not in "\n".join(long_runs_table(tmp_path))
+    doc["protocols"]["fov"]["pooled"] = {**pooled, "auc": 0.9819}
+    (run / "metrics-tta.json").write_text(json.dumps(doc))
+    text = "\n".join(long_runs_table(tmp_path))
+    assert "| ours, `fov` | flip TTA, fixed 0.500 |" in text and "0.9819" in text
+    assert "`saunet evaluate --tta`" in text

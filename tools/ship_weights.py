@@ -14,6 +14,8 @@ the shipping bar is judged on one forward pass either way.
 Usage:
     python tools/ship_weights.py runs/drive-cpu --name drive \
         --command "saunet train --config configs/drive-cpu.yaml --out runs/drive-cpu"
+    python tools/ship_weights.py runs/drive-cpu --name drive --metrics-only \
+        --results-name drive-cpu    # only the card's test metrics, e.g. after eval-tta/
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
+
+import torch
 
 from saunet.checkpoint import atomic_write_text, file_sha256, read_checkpoint, save_checkpoint
 from saunet.collect import collect_run
@@ -257,13 +261,62 @@ def metrics_lines(
     return lines
 
 
+def _read_eval(run_dir: Path, name: str) -> dict | None:
+    path = run_dir / name / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def replace_metrics_section(card_text: str, section: Sequence[str]) -> str:
+    """``card_text`` with its test-metrics section (from the ``## Test metrics`` heading up
+    to the ``Reproduce:`` line) replaced by ``section`` (:func:`metrics_lines`)."""
+    head, found, rest = card_text.partition("## Test metrics")
+    _, found_end, tail = rest.partition("\nReproduce: ")
+    if not (found and found_end):
+        raise ValueError("the card has no test-metrics section followed by a Reproduce line")
+    return head + "\n".join(section) + "\n\nReproduce: " + tail
+
+
+def refresh_card(run_dir: Path, name: str, results_name: str | None = None) -> None:
+    """Rewrite the metrics section of the shipped ``sa-unet-<name>.md`` from ``run_dir``'s
+    evaluations, after checking that the run's tensors are the shipped ones; with
+    ``results_name``, also copy the flip-TTA evaluation to ``results/<results_name>/``."""
+    shipped = REPO / "src" / "saunet" / "weights" / f"sa-unet-{name}.safetensors"
+    run_tensors, meta = read_checkpoint(run_dir / "best.safetensors")
+    shipped_tensors, _ = read_checkpoint(shipped)
+    if set(run_tensors) != set(shipped_tensors) or any(
+        not torch.equal(run_tensors[k], shipped_tensors[k]) for k in run_tensors
+    ):
+        raise SystemExit(
+            f"{run_dir}/best.safetensors: not the tensors of {shipped}; ship it instead"
+        )
+    fixed = _read_eval(run_dir, "eval")
+    if fixed is None:
+        raise SystemExit(f"{run_dir}/eval/metrics.json: missing; evaluate the run first")
+    dataset = meta["run_config"]["data"]["dataset"]
+    section = metrics_lines(
+        name, dataset, fixed, _read_eval(run_dir, "eval-val-f1"), _read_eval(run_dir, "eval-tta")
+    )
+    md = shipped.with_suffix(".md")
+    atomic_write_text(md, replace_metrics_section(md.read_text(), section))
+    tta = run_dir / "eval-tta" / "metrics.json"
+    if results_name and tta.is_file():
+        atomic_write_text(REPO / "results" / results_name / "metrics-tta.json", tta.read_text())
+    print(f"rewrote the test metrics of {md}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--name", required=True, help="drive or chase")
-    ap.add_argument("--command", required=True, help="the exact training command")
+    ap.add_argument("--command", help="the exact training command (required unless --metrics-only)")
+    ap.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="rewrite only the test-metrics section of the shipped card from the run's "
+        "evaluations (e.g. after adding eval-tta/); the run must hold the shipped tensors",
+    )
     ap.add_argument("--data-root", default=None)
     ap.add_argument(
         "--machine-note", default="", help="how busy the machine was, for the card's wall time"
@@ -274,15 +327,18 @@ def main() -> None:
         help="folder under results/ (default: the run's config name)",
     )
     args = ap.parse_args()
+    if args.metrics_only:
+        refresh_card(args.run_dir, args.name, args.results_name)
+        return
+    if not args.command:
+        ap.error("--command is required (the exact training command)")
 
     tensors, meta = read_checkpoint(args.run_dir / "best.safetensors")
     # A soup's epochs and wall time are its ingredients' (in its metadata), not one run's.
     last = meta if meta.get("soup") else read_checkpoint(args.run_dir / "last.safetensors")[1]
     fixed = json.loads((args.run_dir / "eval" / "metrics.json").read_text())
-    vf = args.run_dir / "eval-val-f1" / "metrics.json"
-    valf1 = json.loads(vf.read_text()) if vf.is_file() else None
-    tf = args.run_dir / "eval-tta" / "metrics.json"
-    tta = json.loads(tf.read_text()) if tf.is_file() else None
+    valf1 = _read_eval(args.run_dir, "eval-val-f1")
+    tta = _read_eval(args.run_dir, "eval-tta")
     dataset = meta["run_config"]["data"]["dataset"]
     train = load_dataset(dataset, args.data_root, "train")
     meta = {

@@ -142,7 +142,8 @@ def collect_run(
     """Copy a run's small summaries into ``results_dir/<label>/<dataset>/<model>/seed<k>/``.
 
     Copies ``config.yaml``, ``log.csv``, ``curves.png``, ``metrics.json`` (from ``eval/``),
-    ``metrics-val-f1.json`` (from ``eval-val-f1/``), ``per_image.csv``, ``table.md``,
+    ``metrics-val-f1.json`` (from ``eval-val-f1/``), ``metrics-tta.json`` (from ``eval-tta/``,
+    if the run was evaluated with ``--tta``), ``per_image.csv``, ``table.md``,
     ``interpolation.csv`` or ``soup.csv`` (if any) and
     the figure images' probability maps (``probs/figure-<k>.png``, see :func:`figure_map_path`), and writes ``run.json``
     (recipe label, epochs, wall minutes, hardware, seed, model). Never weights. Missing

@@ -326,12 +326,18 @@ def long_runs_table(results_dir: Path) -> list[str]:
             _RULE,
             *_protocol_rows(metrics, "fixed"),
             *_protocol_rows(read_json(d / "metrics-val-f1.json"), "val-F1"),
+            *_protocol_rows(read_json(d / "metrics-tta.json"), "flip TTA, fixed"),
             f"| SA-UNet, paper (Table {'V' if ds == 'drive' else 'VI'}; F1, MCC: "
             f"{PAPER_TABLE[ds]}; whole image) | 0.5 | "
             f"{_cells(dict(zip(TABLE_METRICS, PAPER_RESULTS[ds]['SA-UNet'], strict=True)))} |",
             "",
             "val-F1: the threshold maximising F1 on the run's held-out validation images "
-            "(never the test images).",
+            "(never the test images)."
+            + (
+                " Flip TTA: `saunet evaluate --tta`, the four flips averaged."
+                if (d / "metrics-tta.json").is_file()
+                else ""
+            ),
         ]
         ttq = read_csv(d / "time_to_quality.csv")
         if ttq:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from saunet.checkpoint import file_sha256
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "ship_weights.py"
@@ -115,3 +117,16 @@ def test_the_bar_is_judged_on_one_pass_and_tta_is_stated_beside_it():
     assert "saunet evaluate --checkpoint drive --dataset drive --data-root DATA --tta" in text
     plain = "\n".join(sw.metrics_lines("chase", "chase", _metrics(0.9871), None))
     assert "(meets it)" in plain and "--tta" not in plain and "val-F1" not in plain
+
+
+def test_replacing_the_metrics_section_keeps_the_rest_of_the_card():
+    sw = _tool()
+    fixed = _metrics(0.9815)
+    old = "# sa-unet-drive\n\n## Training\n\n- seed: 0\n\n"
+    old += "\n".join([*sw.metrics_lines("drive", "drive", fixed, None), "", "Reproduce: `x`", ""])
+    new = sw.replace_metrics_section(old, sw.metrics_lines("drive", "drive", fixed, None, fixed))
+    assert new.startswith("# sa-unet-drive\n\n## Training\n\n- seed: 0\n\n## Test metrics")
+    assert new.endswith("\n\nReproduce: `x`\n") and new.count("## Test metrics") == 1
+    assert "`--tta` (4 flips)" in new and "`--tta`" not in old
+    with pytest.raises(ValueError, match="no test-metrics section"):
+        sw.replace_metrics_section("# card without metrics\n", [])
