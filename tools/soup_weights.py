@@ -163,9 +163,12 @@ def run(args: argparse.Namespace) -> Path:
     ]  # fmt: skip
     rows.append(["soup", "", f"{result.score:.6f}", "", len(result.chosen)])
     soup = average_states([states[i] for i in result.chosen])
+    # Epoch counts differ between ingredients, so the soup's last.json has wall time only.
+    last = {"elapsed_seconds": meta["elapsed_seconds"], "hardware": first.get("hardware"),
+            "run_config": first.get("run_config"), "soup_of": len(result.chosen)}  # fmt: skip
     return write_derived_run(
         args.out, soup, meta, source_run=args.runs[0], csv_name="soup.csv",
-        csv_rows=rows, data_root=args.data_root,
+        csv_rows=rows, data_root=args.data_root, last=last,
     )  # fmt: skip
 
 

@@ -66,6 +66,10 @@ def test_soup_run_directory(runs, tmp_path, shared_data_root, one_thread):
     runs_in = [i for i in chosen if i["name"] != "start"]
     assert all(i["epoch"] == 19 for i in runs_in)
     assert meta["elapsed_seconds"] == sum(600.0 * int(i["name"][-1]) for i in runs_in)
+    # The soup's own last.json (what collect_run reports), not its first run's.
+    last = json.loads((out / "last.json").read_text())
+    assert last["elapsed_seconds"] == meta["elapsed_seconds"] and "epoch" not in last
+    assert not (out / "last.safetensors").exists()
     rows = (out / "soup.csv").read_text().splitlines()
     assert rows[0].startswith("ingredient,") and len(rows) == 1 + 3 + 1
     assert (out / "config.yaml").read_text() == "name: run1\n"

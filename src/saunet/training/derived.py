@@ -9,6 +9,7 @@ scored, and the test evaluations ``eval/`` (threshold 0.5) and ``eval-val-f1/``
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -70,10 +71,13 @@ def write_derived_run(
     csv_name: str,
     csv_rows: list[list[Any]],
     data_root: str | None,
+    last: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``out`` with ``best.safetensors`` (``state`` under ``model.*`` and ``meta``),
     the summaries of ``source_run`` (:data:`COPIED`), ``csv_name`` (``csv_rows``, header
-    first) and the two test evaluations. Written into a sibling ``.partial`` folder and
+    first) and the two test evaluations. ``last``, when given, is written as ``last.json``
+    instead of copying the source run's ``last.*`` (a soup's epochs and wall time are its
+    ingredients', not its first run's; ``collect_run`` reads them from there). Written into a sibling ``.partial`` folder and
     renamed, and removed again if the evaluation fails, so a crash never leaves a run
     directory that would ship half a card."""
     import csv
@@ -87,8 +91,12 @@ def write_derived_run(
     tensors = {"model." + k: v for k, v in state.items()}
     save_checkpoint(tmp / "best.safetensors", tensors, meta, sidecar=False)
     for name in COPIED:
+        if last is not None and name.startswith("last."):
+            continue
         if (source_run / name).is_file():
             shutil.copy2(source_run / name, tmp / name)
+    if last is not None:
+        (tmp / "last.json").write_text(json.dumps(dict(last), indent=2, sort_keys=True) + "\n")
     with open(tmp / csv_name, "w", newline="") as fh:
         csv.writer(fh).writerows(csv_rows)
     if out.exists():
