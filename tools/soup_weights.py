@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> Path:
     soup = average_states([states[i] for i in result.chosen])
     # Epoch counts differ between ingredients, so the soup's last.json has wall time only.
     last = {"elapsed_seconds": meta["elapsed_seconds"], "hardware": first.get("hardware"),
-            "run_config": first.get("run_config"), "soup_of": len(result.chosen)}  # fmt: skip
+            "run_config": first.get("run_config")}  # fmt: skip
     return write_derived_run(
         args.out, soup, meta, source_run=args.runs[0], csv_name="soup.csv",
         csv_rows=rows, data_root=args.data_root, last=last,

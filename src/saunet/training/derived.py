@@ -76,10 +76,10 @@ def write_derived_run(
     """Write ``out`` with ``best.safetensors`` (``state`` under ``model.*`` and ``meta``),
     the summaries of ``source_run`` (:data:`COPIED`), ``csv_name`` (``csv_rows``, header
     first) and the two test evaluations. ``last``, when given, is written as ``last.json``
-    instead of copying the source run's ``last.*`` (a soup's epochs and wall time are its
-    ingredients', not its first run's; ``collect_run`` reads them from there). Written into a sibling ``.partial`` folder and
-    renamed, and removed again if the evaluation fails, so a crash never leaves a run
-    directory that would ship half a card."""
+    instead of copying the source run's ``last.*`` (a soup's wall time is its ingredients',
+    not its first run's; ``collect_run`` reads it from there). Written into a sibling
+    ``.partial`` folder and renamed, and removed again if the evaluation fails, so a crash
+    never leaves a run directory that would ship half a card."""
     import csv
 
     from ..evaluation_pipeline import evaluate_checkpoint
