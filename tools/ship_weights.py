@@ -1,8 +1,9 @@
 """Turn a finished training run into shipped weights and a model card.
 
 Writes ``src/saunet/weights/sa-unet-<name>.safetensors`` (model weights only; the
-metadata carries the model config, the segmentation threshold chosen on validation, the
-training scale and the test metrics) and ``sa-unet-<name>.md`` (the model card), and
+metadata carries the model config, the segmentation threshold chosen on validation (or,
+for a run that held out none, its starting weights' threshold), the training scale and
+the test metrics) and ``sa-unet-<name>.md`` (the model card), and
 copies the run's summaries to ``results/<run name>/`` (:func:`saunet.collect.collect_run`).
 
 The card's test metrics come from the run's ``eval/`` and ``eval-val-f1/`` (written by
@@ -71,6 +72,52 @@ def earlier_stage(weights_dir: Path, init: dict | None) -> list[str]:
     for older in (s for s in sections if s.startswith("Earlier stage")):
         lines += ["", f"## {older.strip()}"]
     return lines
+
+
+def start_threshold(weights_dir: Path, init: dict | None) -> dict | None:
+    """The per-protocol segmentation threshold of the shipped weights a run started from
+    (read before they are replaced), when the file still matches the recorded sha256.
+
+    A run that held out no validation images (``data.validation: none``) has nothing to
+    choose a threshold on; it carries over its start's instead of falling back to 0.5."""
+    if not init or init["spec"] not in BAR:
+        return None
+    source = weights_dir / f"sa-unet-{init['spec']}.safetensors"
+    if not source.is_file() or file_sha256(source) != init["sha256"]:
+        return None
+    thr = read_checkpoint(source)[1].get("threshold")
+    return thr if isinstance(thr, dict) else None
+
+
+def _threshold_line(meta: dict) -> str:
+    """Card line for the segmentation threshold and where it came from."""
+    if meta.get("threshold_source") == "start":
+        why = (
+            "carried over from the weights it started from: this run held out no "
+            "validation images to choose one on"
+        )
+    else:
+        why = "maximises F1 inside the FOV on the held-out validation images"
+    return (
+        f"- segmentation threshold: {meta['threshold']['fov']:.4f} ({why}; `saunet segment` "
+        "uses it unless `--threshold`)"
+    )
+
+
+def _split_text(meta: dict) -> str:
+    n_train, n_val = len(meta["data"]["train"]), len(meta["data"]["val"])
+    if n_val == 0:
+        return f"all {n_train} training images; none held out for validation"
+    return f"{n_train} training / {n_val} held-out validation images"
+
+
+def _selection_text(meta: dict, run: dict) -> str:
+    if not meta["data"]["val"]:
+        return f"the last of {meta['epoch'] + 1} epochs (no validation images to select on)"
+    return (
+        f"best epoch {meta['best_epoch'] + 1} of {meta['epoch'] + 1} "
+        f"(selected on validation {run['train']['select'].upper()})"
+    )
 
 
 def _interpolation_line(ip: dict) -> str:
@@ -147,7 +194,7 @@ def card(
         f"# sa-unet-{name}",
         "",
         f"SA-UNet trained by `saunet train` on the {dataset.upper()} training split "
-        f"({len(meta['data']['train'])} training / {len(meta['data']['val'])} held-out validation images).",
+        f"({_split_text(meta)}).",
         "",
         f"**Recipe: {recipe}** ({recipe_name}), not the paper's 150-epoch GPU protocol"
         if recipe == "CPU recipe"
@@ -186,8 +233,7 @@ def card(
             else [
                 f"- config: `configs/{run['name']}.yaml` (resolved copy in "
                 f"`results/{results_name}/config.yaml`)",
-                f"- seed: {meta['seed']}; best epoch {meta['best_epoch'] + 1} of "
-                f"{meta['epoch'] + 1} (selected on validation {run['train']['select'].upper()})",
+                f"- seed: {meta['seed']}; {_selection_text(meta, run)}",
             ]
         ),
         f"- wall time: {meta['elapsed_seconds'] / 60:.1f} min of "
@@ -195,8 +241,7 @@ def card(
         + f" on {hw.get('cpu', '?')} "
         f"({_threads(hw.get('threads'))}, {hw.get('device', '?')}; torch {hw.get('torch', '?')})"
         + (f", {machine_note}" if machine_note else ""),
-        f"- segmentation threshold: {meta['threshold']['fov']:.4f} (maximises F1 inside the FOV "
-        "on the held-out validation images; `saunet segment` uses it unless `--threshold`)",
+        _threshold_line(meta),
         f"- training scale: FOV diameter {meta['scale']['fov_diameter_px']:.0f} px, "
         f"field angle {meta['scale'].get('field_angle_deg', '?')} deg",
         *lineage,
@@ -341,6 +386,14 @@ def main() -> None:
     tta = _read_eval(args.run_dir, "eval-tta")
     dataset = meta["run_config"]["data"]["dataset"]
     train = load_dataset(dataset, args.data_root, "train")
+    wdir = REPO / "src" / "saunet" / "weights"
+    if valf1:
+        threshold = {p: valf1["protocols"][p]["threshold"] for p in ("paper", "fov")}
+    elif (threshold := start_threshold(wdir, meta.get("init_weights"))) is None:
+        raise SystemExit(
+            f"{args.run_dir}: no eval-val-f1/ and no shipped starting weights to carry a "
+            "segmentation threshold from; train with held-out validation images"
+        )
     meta = {
         **{
             k: v
@@ -349,9 +402,8 @@ def main() -> None:
         },
         "epoch": last["epoch"],  # epochs trained; best_epoch is the one shipped
         "elapsed_seconds": last["elapsed_seconds"],
-        "threshold": {p: valf1["protocols"][p]["threshold"] for p in ("paper", "fov")}
-        if valf1
-        else 0.5,
+        "threshold": threshold,
+        "threshold_source": "val-f1" if valf1 else "start",
         "scale": training_scale_meta([s["fov"] for s in train], FIELD_ANGLE.get(dataset)),
         "test_metrics": {
             "threshold_0.5": {p: fixed["protocols"][p]["pooled"] for p in ("paper", "fov")},
@@ -369,7 +421,6 @@ def main() -> None:
         "training_command": args.command,
     }
     results_name = args.results_name or meta["run_config"]["name"]
-    wdir = REPO / "src" / "saunet" / "weights"
     lineage = earlier_stage(wdir, meta.get("init_weights"))  # before anything is replaced
     save_checkpoint(wdir / f"sa-unet-{args.name}.safetensors", tensors, meta, sidecar=False)
     atomic_write_text(

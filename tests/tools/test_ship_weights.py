@@ -130,3 +130,35 @@ def test_replacing_the_metrics_section_keeps_the_rest_of_the_card():
     assert "`--tta` (4 flips)" in new and "`--tta`" not in old
     with pytest.raises(ValueError, match="no test-metrics section"):
         sw.replace_metrics_section("# card without metrics\n", [])
+
+
+def test_a_run_without_validation_carries_its_starts_threshold(tmp_path):
+    import torch
+
+    from saunet.checkpoint import save_checkpoint
+
+    sw = _tool()
+    start = save_checkpoint(
+        tmp_path / "sa-unet-drive.safetensors",
+        {"w": torch.zeros(2)},
+        {"threshold": {"paper": 0.41, "fov": 0.37}},
+        sidecar=False,
+    )
+    init = {"spec": "drive", "file": start.name, "sha256": file_sha256(start)}
+    assert sw.start_threshold(tmp_path, init) == {"paper": 0.41, "fov": 0.37}
+    assert sw.start_threshold(tmp_path, {**init, "sha256": "0" * 64}) is None
+    assert sw.start_threshold(tmp_path, None) is None
+
+    meta = {"threshold": {"fov": 0.37}, "threshold_source": "start", "epoch": 119,
+            "best_epoch": 119, "data": {"train": ["a"] * 20, "val": []}}  # fmt: skip
+    run = {"train": {"select": "auc"}}
+    assert "carried over from the weights it started from" in sw._threshold_line(meta)
+    assert sw._split_text(meta) == "all 20 training images; none held out for validation"
+    assert (
+        sw._selection_text(meta, run)
+        == "the last of 120 epochs (no validation images to select on)"
+    )
+    held = {**meta, "best_epoch": 70, "data": {"train": ["a"] * 18, "val": ["b", "c"]}}
+    assert sw._split_text(held) == "18 training / 2 held-out validation images"
+    assert sw._selection_text(held, run) == "best epoch 71 of 120 (selected on validation AUC)"
+    assert "maximises F1" in sw._threshold_line({"threshold": {"fov": 0.37}})
