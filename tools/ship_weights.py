@@ -140,12 +140,18 @@ def _soup_lines(soup: dict) -> list[str]:
     per ingredient (its run, config, seed, wall time and validation score)."""
     ings = soup["ingredients"]
     chosen = [i for i in ings if i["chosen"]]
-    best_alone = max(i["validation_fov_auc"] for i in ings)
+    if soup["validation_fov_auc"] is None:  # runs without validation images: fixed in advance
+        how = "fixed in advance, as the runs held out no validation images to choose on"
+    else:
+        best_alone = max(i["validation_fov_auc"] for i in ings)
+        how = (
+            f"chosen on the held-out validation images (FOV AUC "
+            f"{soup['validation_fov_auc']:.5f}; best single network {best_alone:.5f})"
+        )
     lines = [
         f"- weight soup ({soup['recipe']} recipe, Wortsman et al. 2022): the average of "
-        f"{len(chosen)} of {len(ings)} networks fine-tuned from one start, chosen on the "
-        f"held-out validation images (FOV AUC {soup['validation_fov_auc']:.5f}; best single "
-        f"network {best_alone:.5f}) by `{soup['command']}`",
+        f"{len(chosen)} of {len(ings)} networks fine-tuned from one start, {how} by "
+        f"`{soup['command']}`",
     ]
     for i in ings:
         if i.get("start"):
@@ -163,9 +169,9 @@ def _soup_lines(soup: dict) -> list[str]:
                 + ")"
             )
         verdict = "in the soup" if i["chosen"] else "left out"
-        lines.append(
-            f"  - {what}: validation FOV AUC {i['validation_fov_auc']:.5f} alone, {verdict}"
-        )
+        if i["validation_fov_auc"] is not None:
+            verdict = f"validation FOV AUC {i['validation_fov_auc']:.5f} alone, {verdict}"
+        lines.append(f"  - {what}: {verdict}")
     return lines
 
 

@@ -8,13 +8,15 @@ AUC, as in training) and the recipe picks the soup there, never on the test spli
 
 * ``greedy`` (default; Wortsman et al., ICML 2022): best ingredient first, then each
   next-best joins if the average with it scores at least as well;
-* ``uniform``: every ingredient, equally weighted.
+* ``uniform``: every ingredient, equally weighted. This is also the only recipe for runs
+  that held out no validation images (``data.validation: none``): with nothing to score
+  on, the soup is fixed in advance and the scores are left empty.
 
 Writes a run directory that ``tools/ship_weights.py`` accepts: ``best.safetensors`` (the
 averaged tensors; its metadata lists every ingredient's file, sha256, config, seed, wall
 time and score, and which joined), the first run's ``config.yaml``/``log.csv``/
 ``curves.png``, ``soup.csv``, and the test evaluations ``eval/`` (threshold 0.5) and
-``eval-val-f1/``, computed once, for the chosen soup only. See ``saunet.training.soup``.
+``eval-val-f1/`` (with validation images), computed once, for the chosen soup only. See ``saunet.training.soup``.
 
 Usage:
     python tools/soup_weights.py RUN [RUN ...] --out OUT_DIR [--start drive] [--recipe greedy]
@@ -119,22 +121,42 @@ def _load_runs(args: argparse.Namespace) -> tuple[list[dict], list[dict], dict, 
     return states, ingredients, first, {"file": start_path.name, "sha256": start_sha}
 
 
+def _score(x: float) -> float | None:
+    """A validation score for the metadata: ``None`` when there was nothing to score on."""
+    return None if x != x else x  # NaN
+
+
+def _cell(x: float | None) -> str:
+    return "" if x is None else f"{x:.6f}"
+
+
 def run(args: argparse.Namespace) -> Path:
     check_new_dir(args.out)
     states, ingredients, first, start = _load_runs(args)
     if len(states) < 2:
         raise UserError("a soup needs at least two ingredients (pass runs, or drop --no-start)")
-    val = validation_samples(first, args.data_root, args.runs[0])
     dataset = first["run_config"]["data"]["dataset"]
-    model = UNet(ModelConfig.from_dict(first["model_config"]))
+    if first["data"]["val"]:
+        val = validation_samples(first, args.data_root, args.runs[0])
+        model = UNet(ModelConfig.from_dict(first["model_config"]))
 
-    def score(state: dict) -> float:
-        return state_fov_auc(model, state, val, pad_to=PAPER_PAD.get(dataset))
+        def score(state: dict) -> float:
+            return state_fov_auc(model, state, val, pad_to=PAPER_PAD.get(dataset))
+
+    elif args.recipe == "greedy":
+        raise UserError(
+            f"{args.runs[0]}: the runs held out no validation images, so a greedy soup has "
+            "nothing to choose on; use --recipe uniform"
+        )
+    else:
+
+        def score(state: dict) -> float:
+            return float("nan")  # nothing to score on: the uniform soup is fixed in advance
 
     result = (greedy_soup if args.recipe == "greedy" else uniform_soup)(states, score)
-    tried = {i: s for i, s, _ in result.steps}
+    tried = {i: _score(s) for i, s, _ in result.steps}
     for i, ing in enumerate(ingredients):
-        ing.update(validation_fov_auc=result.solo[i], chosen=i in result.chosen,
+        ing.update(validation_fov_auc=_score(result.solo[i]), chosen=i in result.chosen,
                    soup_fov_auc_with_it=tried.get(i))  # fmt: skip
     logging.info(
         "%s soup of %d/%d ingredients: validation FOV AUC %.6f (best alone %.6f)",
@@ -144,24 +166,23 @@ def run(args: argparse.Namespace) -> Path:
     # Per-run records (distillation, interpolation) live in the ingredient list instead.
     meta = {
         **{k: v for k, v in first.items() if k not in ("distill", "interpolation")},
-        "best": result.score,
+        "best": _score(result.score),
         "elapsed_seconds": sum(i["elapsed_seconds"] or 0.0 for i in chosen_runs),
         "soup": {
             "recipe": args.recipe,
             "start": start,
-            "validation_fov_auc": result.score,
+            "validation_fov_auc": _score(result.score),
             "ingredients": ingredients,
             "command": " ".join(sys.argv),
         },
     }
     rows = [["ingredient", "sha256", "validation_fov_auc", "soup_fov_auc_with_it", "chosen"]]
     rows += [
-        [i["name"], i["sha256"][:16], f"{i['validation_fov_auc']:.6f}",
-         "" if i["soup_fov_auc_with_it"] is None else f"{i['soup_fov_auc_with_it']:.6f}",
-         int(i["chosen"])]
+        [i["name"], i["sha256"][:16], _cell(i["validation_fov_auc"]),
+         _cell(i["soup_fov_auc_with_it"]), int(i["chosen"])]
         for i in ingredients
     ]  # fmt: skip
-    rows.append(["soup", "", f"{result.score:.6f}", "", len(result.chosen)])
+    rows.append(["soup", "", _cell(_score(result.score)), "", len(result.chosen)])
     soup = average_states([states[i] for i in result.chosen])
     # Epoch counts differ between ingredients, so the soup's last.json has wall time only.
     last = {"elapsed_seconds": meta["elapsed_seconds"], "hardware": first.get("hardware"),

@@ -162,3 +162,16 @@ def test_a_run_without_validation_carries_its_starts_threshold(tmp_path):
     assert sw._split_text(held) == "18 training / 2 held-out validation images"
     assert sw._selection_text(held, run) == "best epoch 71 of 120 (selected on validation AUC)"
     assert "maximises F1" in sw._threshold_line({"threshold": {"fov": 0.37}})
+
+
+def test_a_soup_fixed_in_advance_says_so_and_prints_no_scores():
+    sw = _tool()
+    ing = dict(sha256="f" * 64, config="drive-cpu-alldata", seed=0, best_epoch=79, epoch=79,
+               elapsed_seconds=3000.0, cpu="AMD EPYC", threads=1, distill_weight=None,
+               validation_fov_auc=None, chosen=True)  # fmt: skip
+    soup = {"recipe": "uniform", "validation_fov_auc": None, "command": "soup",
+            "ingredients": [{**ing, "name": "runs/a", "file": "runs/a/best.safetensors"},
+                            {**ing, "name": "runs/b", "file": "runs/b/best.safetensors"}]}  # fmt: skip
+    text = "\n".join(sw._soup_lines(soup))
+    assert "average of 2 of 2 networks" in text and "fixed in advance" in text
+    assert "validation FOV AUC" not in text and text.count(": in the soup") == 2

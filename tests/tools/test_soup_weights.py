@@ -126,3 +126,24 @@ def test_training_only_settings_do_not_split_a_soup_but_the_network_does(
     )  # fmt: skip
     assert sw.main([str(a), str(wide), "--out", str(tmp_path / "soup")]) == 2
     assert "another network" in capsys.readouterr().err
+
+
+def test_runs_without_validation_make_only_a_uniform_soup(
+    tmp_path, tiny_checkpoint, shared_data_root, one_thread, capsys
+):
+    start = tiny_checkpoint(tmp_path / "start.safetensors", seed=0, channels=CHANNELS)
+    a, b = (_run(tmp_path, f"all{k}", k, start, tiny_checkpoint, val=[]) for k in (1, 2))
+    out = tmp_path / "soup"
+    argv = [str(a), str(b), "--no-start", "--out", str(out), "--data-root", str(shared_data_root)]
+    assert _tool().main(argv) == 2
+    assert "nothing to choose on; use --recipe uniform" in capsys.readouterr().err
+    assert not out.exists()
+    assert _tool().main([*argv, "--recipe", "uniform"]) == 0
+    tensors, meta = read_checkpoint(out / "best.safetensors")
+    assert meta["soup"]["validation_fov_auc"] is None and meta["best"] is None
+    assert [i["chosen"] for i in meta["soup"]["ingredients"]] == [True, True]
+    assert all(i["validation_fov_auc"] is None for i in meta["soup"]["ingredients"])
+    expected = average_states([read_checkpoint(r / "best.safetensors")[0] for r in (a, b)])
+    assert all(torch.equal(tensors[k], expected[k]) for k in tensors)
+    assert (out / "soup.csv").read_text().splitlines()[-1] == "soup,,,,2"
+    assert (out / "eval" / "metrics.json").is_file() and not (out / "eval-val-f1").exists()

@@ -75,7 +75,8 @@ def write_derived_run(
 ) -> Path:
     """Write ``out`` with ``best.safetensors`` (``state`` under ``model.*`` and ``meta``),
     the summaries of ``source_run`` (:data:`COPIED`), ``csv_name`` (``csv_rows``, header
-    first) and the two test evaluations. ``last``, when given, is written as ``last.json``
+    first) and the test evaluations (``eval-val-f1/`` only when the run held out validation
+    images). ``last``, when given, is written as ``last.json``
     instead of copying the source run's ``last.*`` (a soup's wall time is its ingredients',
     not its first run's; ``collect_run`` reads it from there). Written into a sibling
     ``.partial`` folder and renamed, and removed again if the evaluation fails, so a crash
@@ -103,8 +104,11 @@ def write_derived_run(
         out.rmdir()  # empty, checked above
     tmp.rename(out)
     dataset = meta["run_config"]["data"]["dataset"]
+    evals = [("eval", "fixed")]
+    if meta.get("data", {}).get("val"):  # a threshold chosen on held-out images
+        evals.append(("eval-val-f1", "val-f1"))
     try:
-        for sub, policy in (("eval", "fixed"), ("eval-val-f1", "val-f1")):
+        for sub, policy in evals:
             evaluate_checkpoint(
                 out / "best.safetensors", dataset, data_root,
                 threshold_policy=policy, out_dir=out / sub,
