@@ -250,3 +250,24 @@ def test_a_flip_tta_evaluation_gets_its_own_rows(tmp_path):
     text = "\n".join(long_runs_table(tmp_path))
     assert "| ours, `fov` | flip TTA, fixed 0.500 |" in text and "0.9819" in text
     assert "`saunet evaluate --tta`" in text
+
+
+def test_a_soup_fixed_in_advance_is_not_said_to_be_chosen_on_validation(tmp_path):
+    from saunet.report_tables import long_runs_table
+
+    run = tmp_path / "chase-alldata-soup"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"dataset": "chase", "config": "chase-cpu"}))
+    pooled = {"se": 0.86, "sp": 0.98, "acc": 0.97, "auc": 0.9868, "f1": 0.82, "mcc": 0.80}
+    doc = {"protocols": {"fov": {"threshold": 0.5, "pooled": pooled}}}
+    (run / "metrics.json").write_text(json.dumps(doc))
+    (run / "soup.csv").write_text(
+        "ingredient,sha256,validation_fov_auc,soup_fov_auc_with_it,chosen\n"
+        "runs/a,abc,,,1\nruns/b,def,,,1\nsoup,,,,2\n"
+    )
+    text = "\n".join(long_runs_table(tmp_path))
+    assert "fixed in advance (the runs held out no validation images)" in text
+    assert "chosen on the held-out" not in text and "| runs/a | - | - | yes |" in text
+    assert "val-F1:" not in text  # no val-F1 rows, so no note about them
+    (run / "metrics-val-f1.json").write_text(json.dumps(doc))
+    assert "val-F1: the threshold" in "\n".join(long_runs_table(tmp_path))

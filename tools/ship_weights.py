@@ -141,7 +141,7 @@ def _soup_lines(soup: dict) -> list[str]:
     ings = soup["ingredients"]
     chosen = [i for i in ings if i["chosen"]]
     if soup["validation_fov_auc"] is None:  # runs without validation images: fixed in advance
-        how = "fixed in advance, as the runs held out no validation images to choose on"
+        how = "fixed in advance (the runs held out no validation images to choose on),"
     else:
         best_alone = max(i["validation_fov_auc"] for i in ings)
         how = (
@@ -157,9 +157,14 @@ def _soup_lines(soup: dict) -> list[str]:
         if i.get("start"):
             what = f"the start ({Path(i['file']).name}, sha256 {i['sha256'][:16]}...)"
         else:
+            epochs = (
+                f"the last of {i['epoch'] + 1} epochs"
+                if i["validation_fov_auc"] is None
+                else f"best epoch {i['best_epoch'] + 1} of {i['epoch'] + 1}"
+            )
             what = (
-                f"`{i['name']}` (config `{i['config']}`, seed {i['seed']}, best epoch "
-                f"{i['best_epoch'] + 1} of {i['epoch'] + 1}, {i['elapsed_seconds'] / 60:.1f} min on "
+                f"`{i['name']}` (config `{i['config']}`, seed {i['seed']}, {epochs}, "
+                f"{i['elapsed_seconds'] / 60:.1f} min on "
                 f"{i.get('cpu') or '?'}, {_threads(i.get('threads'))}"
                 + (
                     f", self-distillation weight {i['distill_weight']:g}"

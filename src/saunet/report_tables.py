@@ -279,21 +279,35 @@ def _soup_heading(title: str, name: str, rows: list[dict], note: str | None) -> 
     """Heading and ingredient table of a weight soup (``soup.csv`` of tools/soup_weights.py)."""
     ings = [r for r in rows if r["ingredient"] != "soup"]
     kept = sum(r["chosen"] == "1" for r in ings)
+    # Runs that held out no validation images make a uniform soup with empty scores.
+    scored = any(r["validation_fov_auc"] for r in ings)
+    how = (
+        "chosen on the held-out validation images"
+        if scored
+        else "fixed in advance (the runs held out no validation images)"
+    )
     lines = [
         f"#### {title}: `{name}/` (a weight soup, `tools/soup_weights.py`: the average of "
-        f"{kept} of {len(ings)} networks fine-tuned from one start, chosen on the held-out "
-        "validation images" + (f", {note}" if note else "") + "; not the paper's training "
-        "protocol)",
+        f"{kept} of {len(ings)} networks fine-tuned from one start, {how}"
+        + (f", {note}" if note else "")
+        + "; not the paper's training protocol)",
         "",
         "| ingredient | validation FOV AUC alone | soup with it | in the soup |",
         "|---|---:|---:|---|",
     ]
     lines += [
-        f"| {r['ingredient']} | {r['validation_fov_auc']} | {r['soup_fov_auc_with_it'] or '-'} "
-        f"| {'yes' if r['chosen'] == '1' else 'no'} |"
+        f"| {r['ingredient']} | {r['validation_fov_auc'] or '-'} "
+        f"| {r['soup_fov_auc_with_it'] or '-'} | {'yes' if r['chosen'] == '1' else 'no'} |"
         for r in ings
     ]
     return lines
+
+
+VAL_F1_NOTE = (
+    "val-F1: the threshold maximising F1 on the run's held-out validation images "
+    "(never the test images)."
+)
+TTA_NOTE = "Flip TTA: `saunet evaluate --tta`, the four flips averaged."
 
 
 def long_runs_table(results_dir: Path) -> list[str]:
@@ -331,14 +345,17 @@ def long_runs_table(results_dir: Path) -> list[str]:
             f"{PAPER_TABLE[ds]}; whole image) | 0.5 | "
             f"{_cells(dict(zip(TABLE_METRICS, PAPER_RESULTS[ds]['SA-UNet'], strict=True)))} |",
             "",
-            "val-F1: the threshold maximising F1 on the run's held-out validation images "
-            "(never the test images)."
-            + (
-                " Flip TTA: `saunet evaluate --tta`, the four flips averaged."
-                if (d / "metrics-tta.json").is_file()
-                else ""
+            " ".join(
+                text
+                for text, present in (
+                    (VAL_F1_NOTE, (d / "metrics-val-f1.json").is_file()),
+                    (TTA_NOTE, (d / "metrics-tta.json").is_file()),
+                )
+                if present
             ),
         ]
+        if not lines[-1]:  # neither note applies
+            lines.pop()
         ttq = read_csv(d / "time_to_quality.csv")
         if ttq:
             step = max(1, math.ceil(len(ttq) / 12))

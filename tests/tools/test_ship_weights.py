@@ -175,3 +175,4 @@ def test_a_soup_fixed_in_advance_says_so_and_prints_no_scores():
     text = "\n".join(sw._soup_lines(soup))
     assert "average of 2 of 2 networks" in text and "fixed in advance" in text
     assert "validation FOV AUC" not in text and text.count(": in the soup") == 2
+    assert "seed 0, the last of 80 epochs, 50.0 min" in text
