@@ -235,17 +235,23 @@ def test_a_soup_is_reported_with_its_ingredients(tmp_path):
     assert "recipe configs/drive-cpu-context.yaml" not in text  # a soup has no single recipe
 
 
+def _long_run(results: Path, name: str, dataset: str, auc: float) -> tuple[Path, dict]:
+    """A collected long run (``run.json`` and a test ``metrics.json``) and its metrics."""
+    run = results / name
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"dataset": dataset, "config": f"{dataset}-cpu"}))
+    pooled = {"se": 0.8, "sp": 0.98, "acc": 0.97, "auc": auc, "f1": 0.82, "mcc": 0.81}
+    doc = {"protocols": {"fov": {"threshold": 0.5, "pooled": pooled}}}
+    (run / "metrics.json").write_text(json.dumps(doc))
+    return run, doc
+
+
 def test_a_flip_tta_evaluation_gets_its_own_rows(tmp_path):
     from saunet.report_tables import long_runs_table
 
-    run = tmp_path / "drive-cpu-long"
-    run.mkdir()
-    (run / "run.json").write_text(json.dumps({"dataset": "drive", "config": "drive-cpu"}))
-    pooled = {"se": 0.8, "sp": 0.98, "acc": 0.97, "auc": 0.9815, "f1": 0.82, "mcc": 0.81}
-    doc = {"protocols": {"fov": {"threshold": 0.5, "pooled": pooled}}}
-    (run / "metrics.json").write_text(json.dumps(doc))
+    run, doc = _long_run(tmp_path, "drive-cpu-long", "drive", 0.9815)
     assert "flip TTA" not in "\n".join(long_runs_table(tmp_path))
-    doc["protocols"]["fov"]["pooled"] = {**pooled, "auc": 0.9819}
+    doc["protocols"]["fov"]["pooled"]["auc"] = 0.9819
     (run / "metrics-tta.json").write_text(json.dumps(doc))
     text = "\n".join(long_runs_table(tmp_path))
     assert "| ours, `fov` | flip TTA, fixed 0.500 |" in text and "0.9819" in text
@@ -255,12 +261,7 @@ def test_a_flip_tta_evaluation_gets_its_own_rows(tmp_path):
 def test_a_soup_fixed_in_advance_is_not_said_to_be_chosen_on_validation(tmp_path):
     from saunet.report_tables import long_runs_table
 
-    run = tmp_path / "chase-alldata-soup"
-    run.mkdir()
-    (run / "run.json").write_text(json.dumps({"dataset": "chase", "config": "chase-cpu"}))
-    pooled = {"se": 0.86, "sp": 0.98, "acc": 0.97, "auc": 0.9868, "f1": 0.82, "mcc": 0.80}
-    doc = {"protocols": {"fov": {"threshold": 0.5, "pooled": pooled}}}
-    (run / "metrics.json").write_text(json.dumps(doc))
+    run, doc = _long_run(tmp_path, "chase-alldata-soup", "chase", 0.9868)
     (run / "soup.csv").write_text(
         "ingredient,sha256,validation_fov_auc,soup_fov_auc_with_it,chosen\n"
         "runs/a,abc,,,1\nruns/b,def,,,1\nsoup,,,,2\n"
