@@ -48,16 +48,26 @@ def _row(pooled: dict) -> str:
     return " | ".join(f"{pooled[k]:.4f}" for k in KEYS)
 
 
+def shipped_start(weights_dir: Path, init: dict | None) -> Path | None:
+    """The shipped ``sa-unet-<spec>.safetensors`` a run started from (``init``, its
+    ``init_weights`` record), or None when it started elsewhere or the file has been
+    replaced since (its sha256 no longer matches). Read before anything is shipped."""
+    if not init or init["spec"] not in BAR:
+        return None
+    source = weights_dir / f"sa-unet-{init['spec']}.safetensors"
+    if not source.is_file() or file_sha256(source) != init["sha256"]:
+        return None
+    return source
+
+
 def earlier_stage(weights_dir: Path, init: dict | None) -> list[str]:
     """The training section of the card of the weights this run started from, when those
-    are shipped weights whose file still matches the recorded sha256 (read before they are
-    replaced), followed by that card's own earlier stages, so a multi-stage recipe keeps its
-    whole lineage, newest stage first, in the new card."""
-    if not init or init["spec"] not in BAR:
-        return []
-    source = weights_dir / f"sa-unet-{init['spec']}"
-    md = source.with_suffix(".md")
-    if not md.is_file() or file_sha256(source.with_suffix(".safetensors")) != init["sha256"]:
+    are the shipped weights (:func:`shipped_start`), followed by that card's own earlier
+    stages, so a multi-stage recipe keeps its whole lineage, newest stage first, in the new
+    card."""
+    source = shipped_start(weights_dir, init)
+    md = source.with_suffix(".md") if source else None
+    if md is None or not md.is_file():
         return []
     sections = md.read_text().split("\n## ")
     training = [s for s in sections if s.startswith("Training\n")]
@@ -76,14 +86,12 @@ def earlier_stage(weights_dir: Path, init: dict | None) -> list[str]:
 
 def start_threshold(weights_dir: Path, init: dict | None) -> dict | None:
     """The per-protocol segmentation threshold of the shipped weights a run started from
-    (read before they are replaced), when the file still matches the recorded sha256.
+    (:func:`shipped_start`).
 
     A run that held out no validation images (``data.validation: none``) has nothing to
     choose a threshold on; it carries over its start's instead of falling back to 0.5."""
-    if not init or init["spec"] not in BAR:
-        return None
-    source = weights_dir / f"sa-unet-{init['spec']}.safetensors"
-    if not source.is_file() or file_sha256(source) != init["sha256"]:
+    source = shipped_start(weights_dir, init)
+    if source is None:
         return None
     thr = read_checkpoint(source)[1].get("threshold")
     return thr if isinstance(thr, dict) else None

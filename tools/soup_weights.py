@@ -16,7 +16,8 @@ Writes a run directory that ``tools/ship_weights.py`` accepts: ``best.safetensor
 averaged tensors; its metadata lists every ingredient's file, sha256, config, seed, wall
 time and score, and which joined), the first run's ``config.yaml``/``log.csv``/
 ``curves.png``, ``soup.csv``, and the test evaluations ``eval/`` (threshold 0.5) and
-``eval-val-f1/`` (with validation images), computed once, for the chosen soup only. See ``saunet.training.soup``.
+``eval-val-f1/`` (with validation images), computed once, for the chosen soup only. See
+``saunet.training.soup``.
 
 Usage:
     python tools/soup_weights.py RUN [RUN ...] --out OUT_DIR [--start drive] [--recipe greedy]
@@ -47,7 +48,13 @@ from saunet.training.derived import (
     write_derived_run,
 )
 from saunet.training.interpolate import state_fov_auc
-from saunet.training.soup import SOUP_RECIPES, average_states, greedy_soup, uniform_soup
+from saunet.training.soup import (
+    SOUP_RECIPES,
+    SoupResult,
+    average_states,
+    greedy_soup,
+    uniform_soup,
+)
 
 
 def _ingredient(name: str, path: Path, meta: dict) -> dict:
@@ -121,11 +128,6 @@ def _load_runs(args: argparse.Namespace) -> tuple[list[dict], list[dict], dict, 
     return states, ingredients, first, {"file": start_path.name, "sha256": start_sha}
 
 
-def _score(x: float) -> float | None:
-    """A validation score for the metadata: ``None`` when there was nothing to score on."""
-    return None if x != x else x  # NaN
-
-
 def _cell(x: float | None) -> str:
     return "" if x is None else f"{x:.6f}"
 
@@ -143,35 +145,32 @@ def run(args: argparse.Namespace) -> Path:
         def score(state: dict) -> float:
             return state_fov_auc(model, state, val, pad_to=PAPER_PAD.get(dataset))
 
+        result = (greedy_soup if args.recipe == "greedy" else uniform_soup)(states, score)
+        logging.info(
+            "%s soup of %d/%d ingredients: validation FOV AUC %.6f (best alone %.6f)",
+            args.recipe, len(result.chosen), len(states), result.score, max(result.solo),
+        )  # fmt: skip
     elif args.recipe == "greedy":
         raise UserError(
             f"{args.runs[0]}: the runs held out no validation images, so a greedy soup has "
             "nothing to choose on; use --recipe uniform"
         )
-    else:
-
-        def score(state: dict) -> float:
-            return float("nan")  # nothing to score on: the uniform soup is fixed in advance
-
-    result = (greedy_soup if args.recipe == "greedy" else uniform_soup)(states, score)
-    tried = {i: _score(s) for i, s, _ in result.steps}
+    else:  # nothing to score on: the uniform soup is fixed in advance, scores stay empty
+        result = SoupResult(list(range(len(states))), None, [None] * len(states))
+    tried = {i: s for i, s, _ in result.steps}
     for i, ing in enumerate(ingredients):
-        ing.update(validation_fov_auc=_score(result.solo[i]), chosen=i in result.chosen,
+        ing.update(validation_fov_auc=result.solo[i], chosen=i in result.chosen,
                    soup_fov_auc_with_it=tried.get(i))  # fmt: skip
-    logging.info(
-        "%s soup of %d/%d ingredients: validation FOV AUC %.6f (best alone %.6f)",
-        args.recipe, len(result.chosen), len(states), result.score, max(result.solo),
-    )  # fmt: skip
     chosen_runs = [ingredients[i] for i in result.chosen if not ingredients[i].get("start")]
     # Per-run records (distillation, interpolation) live in the ingredient list instead.
     meta = {
         **{k: v for k, v in first.items() if k not in ("distill", "interpolation")},
-        "best": _score(result.score),
+        "best": result.score,
         "elapsed_seconds": sum(i["elapsed_seconds"] or 0.0 for i in chosen_runs),
         "soup": {
             "recipe": args.recipe,
             "start": start,
-            "validation_fov_auc": _score(result.score),
+            "validation_fov_auc": result.score,
             "ingredients": ingredients,
             "command": " ".join(sys.argv),
         },
@@ -182,7 +181,7 @@ def run(args: argparse.Namespace) -> Path:
          _cell(i["soup_fov_auc_with_it"]), int(i["chosen"])]
         for i in ingredients
     ]  # fmt: skip
-    rows.append(["soup", "", _cell(_score(result.score)), "", len(result.chosen)])
+    rows.append(["soup", "", _cell(result.score), "", len(result.chosen)])
     soup = average_states([states[i] for i in result.chosen])
     # Epoch counts differ between ingredients, so the soup's last.json has wall time only.
     last = {"elapsed_seconds": meta["elapsed_seconds"], "hardware": first.get("hardware"),

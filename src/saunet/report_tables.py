@@ -344,18 +344,14 @@ def long_runs_table(results_dir: Path) -> list[str]:
             f"| SA-UNet, paper (Table {'V' if ds == 'drive' else 'VI'}; F1, MCC: "
             f"{PAPER_TABLE[ds]}; whole image) | 0.5 | "
             f"{_cells(dict(zip(TABLE_METRICS, PAPER_RESULTS[ds]['SA-UNet'], strict=True)))} |",
-            "",
-            " ".join(
-                text
-                for text, present in (
-                    (VAL_F1_NOTE, (d / "metrics-val-f1.json").is_file()),
-                    (TTA_NOTE, (d / "metrics-tta.json").is_file()),
-                )
-                if present
-            ),
         ]
-        if not lines[-1]:  # neither note applies
-            lines.pop()
+        notes = [
+            text
+            for text, file in ((VAL_F1_NOTE, "metrics-val-f1.json"), (TTA_NOTE, "metrics-tta.json"))
+            if (d / file).is_file()
+        ]
+        if notes:
+            lines += ["", " ".join(notes)]
         ttq = read_csv(d / "time_to_quality.csv")
         if ttq:
             step = max(1, math.ceil(len(ttq) / 12))

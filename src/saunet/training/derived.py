@@ -76,11 +76,11 @@ def write_derived_run(
     """Write ``out`` with ``best.safetensors`` (``state`` under ``model.*`` and ``meta``),
     the summaries of ``source_run`` (:data:`COPIED`), ``csv_name`` (``csv_rows``, header
     first) and the test evaluations (``eval-val-f1/`` only when the run held out validation
-    images). ``last``, when given, is written as ``last.json``
-    instead of copying the source run's ``last.*`` (a soup's wall time is its ingredients',
-    not its first run's; ``collect_run`` reads it from there). Written into a sibling
-    ``.partial`` folder and renamed, and removed again if the evaluation fails, so a crash
-    never leaves a run directory that would ship half a card."""
+    images). ``last``, when given, is written as ``last.json`` instead of copying the source
+    run's ``last.*`` (a soup's wall time is its ingredients', not its first run's;
+    ``collect_run`` reads it from there). Written into a sibling ``.partial`` folder and
+    renamed, and removed again if the evaluation fails, so a crash never leaves a run
+    directory that would ship half a card."""
     import csv
 
     from ..evaluation_pipeline import evaluate_checkpoint

@@ -72,15 +72,16 @@ class SoupResult:
 
     Attributes:
         chosen: indices into the ingredient list, in the order they joined the soup.
-        score: the chosen soup's score.
-        solo: each ingredient's own score, by index.
+        score: the chosen soup's score (None for a soup fixed without scoring, e.g. of
+            runs that held out no validation images).
+        solo: each ingredient's own score, by index (None entries likewise).
         steps: ``(index, score of the soup with it, accepted)`` for every ingredient the
             recipe tried after the first, in the order tried.
     """
 
     chosen: list[int]
-    score: float
-    solo: list[float]
+    score: float | None
+    solo: list[float | None]
     steps: list[tuple[int, float, bool]] = field(default_factory=list)
 
 
