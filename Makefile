@@ -33,8 +33,8 @@ test-all: install
 	$(BIN)/pytest -q -m "slow or not slow"
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks tools
-	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/ruff check src tests benchmarks tools research
+	$(BIN)/ruff format --check src tests benchmarks tools research
 
 bench: install
 	$(BIN)/python benchmarks/bench_inference.py

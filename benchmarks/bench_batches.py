@@ -23,10 +23,10 @@ import torch
 import yaml
 
 from saunet.config import RunConfig
-from saunet.data.transforms import OnlineAugment
+from saunet.data.online import OnlineAugment
 from saunet.training.batches import epoch_generator
-from saunet.training.hardware import resolve_device
 from saunet.training.loop import load_training_data
+from saunet.utils.device import resolve_device
 
 
 def _sync(device: torch.device) -> None:

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
-from saunet.checkpoint import atomic_write_text
 from saunet.models import build_model, model_names
-from saunet.training.hardware import cpu_supports_bf16, describe_hardware
+from saunet.utils.device import cpu_supports_bf16, describe_hardware
+from saunet.utils.files import atomic_write_text
 
 
 def latency_ms(name: str, size: int, bf16_channels_last: bool, repeats: int, warmup: int) -> float:

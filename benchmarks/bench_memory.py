@@ -46,7 +46,7 @@ def random_checkpoint(path: Path) -> Path:
     import torch
 
     from saunet import build_model
-    from saunet.checkpoint import save_checkpoint
+    from saunet.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model("sa-unet").eval()
@@ -80,7 +80,7 @@ def main() -> int:
     if args.child:
         child(args.child)
         return 0
-    from saunet.training.hardware import cpu_supports_bf16
+    from saunet.utils.device import cpu_supports_bf16
 
     rows, worst = [], 0.0
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from saunet import metrics as M
+from saunet.evaluation import metrics as M
 
 
 def drive_like() -> tuple[np.ndarray, np.ndarray, str]:

@@ -7,7 +7,7 @@ bf16 autocast where native, tiles aligned to 16 px) and measures, on the same im
 
 * **model-only**: the predictor alone on each image's window, images decoded beforehand
   (what the network costs);
-* **end to end**: :func:`saunet.segment.segment_files` over the folder (decode, FOV
+* **end to end**: :func:`saunet.inference.segment_files.segment_files` over the folder (decode, FOV
   estimate, scale, predict, three PNGs + summary CSV), ``repeats`` times, median of the
   per-image wall time; and one image alone (single-image latency through ``segment``);
 * the same folder with ``pipeline=False`` (no reader/writer threads), to show what the
@@ -46,7 +46,7 @@ MAX_DAUC, MAX_DF1 = 0.0005, 0.002
 
 def model_only(seg: Any, images: list[np.ndarray]) -> float:
     """Seconds per image of the predictor alone on the windows ``segment`` would feed it."""
-    from saunet.tiling import predict_tiled
+    from saunet.inference.tiling import predict_tiled
 
     div = math.lcm(seg.divisor, seg.align)
     t0 = time.perf_counter()
@@ -58,7 +58,7 @@ def model_only(seg: Any, images: list[np.ndarray]) -> float:
 def end_to_end(
     seg: Any, sources: list, workdir: Path, repeats: int, pipeline: bool = True
 ) -> list[float]:
-    from saunet.segment import segment_files
+    from saunet.inference.segment_files import segment_files
 
     times = []
     for r in range(repeats):
@@ -74,8 +74,8 @@ def end_to_end(
 def guard(weights: str, seg: Any, root: Path, n: int) -> dict[str, float]:
     """FOV AUC / F1 of the shipped path vs fp32 eager without alignment on DRIVE test."""
     from saunet.data.datasets import load_dataset
-    from saunet.evaluate import evaluate_maps
-    from saunet.segmenter import Segmenter
+    from saunet.evaluation.protocols import evaluate_maps
+    from saunet.inference.segmenter import Segmenter
 
     samples = load_dataset("drive", root, "test")[:n]
     ref = Segmenter.from_weights(weights, precision="fp32", compile=False, align=1)
@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from saunet.data.io import read_image
-    from saunet.segment import expand_inputs
-    from saunet.segmenter import Segmenter
-    from saunet.training.hardware import describe_hardware
+    from saunet.inference.segment_files import expand_inputs
+    from saunet.inference.segmenter import Segmenter
+    from saunet.utils.device import describe_hardware
 
     torch.set_num_threads(args.threads)
     root = Path(args.data_root)
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     doc["table"] = "\n".join(lines)
     if args.json_out:
-        from saunet.checkpoint import atomic_write_text
+        from saunet.utils.files import atomic_write_text
 
         atomic_write_text(args.json_out, json.dumps(doc, indent=2) + "\n")
     print(doc["table"] + (f"\nwrote {args.json_out}" if args.json_out else ""))

@@ -6,12 +6,12 @@ Usage:
     python benchmarks/scale_sweep.py --weights chase --dataset drive --scales 1 1.25 1.5 1.75 2
 
 For every factor, each image of the split is segmented through the same code path as
-``saunet segment`` (:class:`saunet.segmenter.Segmenter`: resize, tiled prediction, map
+``saunet segment`` (:class:`saunet.inference.segmenter.Segmenter`: resize, tiled prediction, map
 resized back to the original size) with the dataset's FOV mask, and the maps are scored
-with :func:`saunet.evaluate.evaluate_maps` under the ``fov`` protocol (pixels inside the
+with :func:`saunet.evaluation.protocols.evaluate_maps` under the ``fov`` protocol (pixels inside the
 FOV, pooled over images) at the weights' threshold. ``--json`` writes the rows in the
 format ``saunet report`` reads from ``results/cross/*.json``. The ``auto`` row is the policy of
-:mod:`saunet.scale` (FOV matching), and ``auto+angle`` the calibre-matching variant when
+:mod:`saunet.inference.scale` (FOV matching), and ``auto+angle`` the calibre-matching variant when
 ``--field-angle`` gives the dataset's camera field angle (DRIVE 45, CHASE_DB1 30).
 
 The default split is ``train``: a resolution policy (and the ``calibre_factor`` stored with
@@ -28,7 +28,7 @@ import time
 
 
 def sweep_row(seg, samples, scale, threshold, field_angle=None) -> dict:
-    from saunet.evaluate import evaluate_maps
+    from saunet.evaluation.protocols import evaluate_maps
 
     t0 = time.perf_counter()
     probs, used = [], []
@@ -63,8 +63,8 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     from saunet.data.datasets import load_dataset
-    from saunet.scale import scale_reference
-    from saunet.segmenter import Segmenter
+    from saunet.inference.scale import scale_reference
+    from saunet.inference.segmenter import Segmenter
 
     if args.split == "test":
         print("warning: sweeping the test split; do not choose a policy from it", file=sys.stderr)
@@ -102,7 +102,8 @@ def main() -> int:
     if best is not None:
         print(f"\nbest fixed factor by FOV AUC: {best[0]}")
     if args.json:
-        from saunet.checkpoint import atomic_write_text, file_sha256, resolve_checkpoint
+        from saunet.models.checkpoint import resolve_checkpoint
+        from saunet.utils.files import atomic_write_text, file_sha256
 
         weights_file = resolve_checkpoint(args.weights)
         doc = {

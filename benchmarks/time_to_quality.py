@@ -15,8 +15,9 @@ import io
 import json
 from pathlib import Path
 
-from saunet.checkpoint import atomic_write, atomic_write_text, read_checkpoint
-from saunet.evaluate import evaluate_checkpoint
+from saunet.evaluation.pipeline import evaluate_checkpoint
+from saunet.models.checkpoint import read_checkpoint
+from saunet.utils.files import atomic_write, atomic_write_text
 
 
 def main() -> None:

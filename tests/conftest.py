@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from saunet import build_model
-from saunet.checkpoint import save_checkpoint
+from saunet.models.checkpoint import save_checkpoint
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Every recipe in configs/ parses into a RunConfig, and fine-tuning sources resolve."""
+"""Every recipe in configs/ and research/configs/ parses into a RunConfig, and fine-tuning
+sources resolve."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from saunet.checkpoint import resolve_checkpoint
 from saunet.config import RunConfig, load_config
 from saunet.errors import UserError
+from saunet.models.checkpoint import resolve_checkpoint
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(REPO.glob("configs/*.yaml")) + sorted(REPO.glob("research/configs/*.yaml"))
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+@pytest.mark.parametrize("path", CONFIGS, ids=[str(p.relative_to(REPO)) for p in CONFIGS])
 def test_recipe_parses(path):
     cfg = load_config(path)
     assert cfg.name == path.stem

@@ -20,8 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
-from saunet.collect import collect_run
 from saunet.errors import UserError
+from saunet.reporting.collect import collect_run
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,8 @@
 # the paper's protocol on DRIVE and CHASE_DB1 (configs/drive.yaml, configs/chase.yaml,
 # 150 epochs) and the patch recipes configs/drive-gpu.yaml, configs/chase-gpu.yaml.
 # SA-UNet is small (26 GFLOPs per 592x592 image), so the runs share the GPU; on one H200
-# the four together kept it 99-100% busy (README, "Training recipes").
+# the four together kept it 99-100% busy (docs/training.md).
+# RECIPES="..." picks others by name, from configs/ or research/configs/.
 #
 # Usage: tools/train_gpu.sh DATA_ROOT RUNS_DIR [MINUTES] [section.key=value ...]
 #   MINUTES  (default 7) the patch recipes' time budget, and a safety stop for the paper
@@ -25,7 +26,10 @@ export PYTHONUNBUFFERED=1
 pids=()
 names=()
 for r in $recipes; do
-  "$python" -m saunet train --config "configs/$r.yaml" --data-root "$data" --out "$runs/$r" \
+  config="configs/$r.yaml"
+  [ -f "$config" ] || config="research/configs/$r.yaml"
+  [ -f "$config" ] || { echo "tools/train_gpu.sh: no recipe $r in configs/ or research/configs/" >&2; exit 2; }
+  "$python" -m saunet train --config "$config" --data-root "$data" --out "$runs/$r" \
     "train.max_minutes=$minutes" "train.threads=$threads" "$@" >"$runs/$r.log" 2>&1 &
   pids+=($!)
   names+=("$r")

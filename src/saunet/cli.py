@@ -14,8 +14,8 @@ import importlib.util
 import logging
 import sys
 
-from . import __version__
-from .errors import UserError
+from saunet.errors import UserError
+from saunet.version import __version__
 
 #: Subcommand modules, in the order ``saunet --help`` lists them.
 COMMANDS = (

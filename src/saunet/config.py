@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from .data.online import ONLINE_OPS, check_online_ops
-from .errors import UserError
-from .models import ModelConfig, model_config
+from saunet.data.online import ONLINE_OPS, check_online_ops
+from saunet.errors import UserError
+from saunet.models import ModelConfig, model_config
 
 __all__ = ["DataConfig", "TrainConfig", "RunConfig", "load_config", "apply_overrides"]
 
@@ -30,7 +30,7 @@ class DataConfig:
         dataset: ``drive``, ``chase`` or ``folder``.
         root: data root; ``None`` means ``--data-root`` or ``$SAUNET_DATA`` at run time.
         folder: for ``dataset: folder``: ``{images: DIR, labels: DIR, masks: DIR|None}``
-            (see :func:`saunet.data.datasets.FolderDataset`).
+            (see :func:`saunet.data.folder.folder_files`).
         pad_to: side of the zero-padded square the network sees (592 DRIVE, 1008 CHASE_DB1);
             ``None`` pads only to a multiple of 8.
         augmentation: ``offline`` (the paper: each of 4 methods makes 3 copies, 20 -> 260

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from saunet import metrics as M
 from saunet.cli import main
+from saunet.evaluation import metrics as M
 
 
 def _doc(extra_tp: int) -> dict:

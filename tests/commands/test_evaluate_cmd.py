@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from saunet import build_model
-from saunet import evaluation_pipeline as P
-from saunet.checkpoint import save_checkpoint
 from saunet.cli import main
+from saunet.evaluation import pipeline as P
+from saunet.models.checkpoint import save_checkpoint
 
 
 def _samples(n: int = 2, h: int = 20, w: int = 26) -> list[dict]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import saunet.reproduce as rp
+import saunet.reporting.reproduce as rp
 from saunet.cli import build_parser, main
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 import yaml
 
-from saunet.checkpoint import read_checkpoint
 from saunet.cli import main
+from saunet.models.checkpoint import read_checkpoint
 
 
 @pytest.fixture

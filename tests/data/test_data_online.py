@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from saunet.data.online import ONLINE_OPS, _rotation_grid
-from saunet.data.transforms import OnlineAugment, sample_patches
+from saunet.data.online import ONLINE_OPS, OnlineAugment, _rotation_grid, sample_patches
 from saunet.errors import UserError
 
 

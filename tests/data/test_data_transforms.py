@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from saunet.data.splits import make_train_val, split_validation
 from saunet.data.transforms import (
     crop_sample_array,
     crop_to_size,
-    make_train_val,
     offline_expand,
     pad_sample,
     pad_to_size,
-    split_validation,
 )
 from saunet.errors import UserError
 

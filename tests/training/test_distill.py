@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from saunet.checkpoint import file_sha256, load_model, read_checkpoint
 from saunet.errors import UserError
-from saunet.inference import predict_batch
+from saunet.inference.predictor import predict_batch
+from saunet.models.checkpoint import load_model, read_checkpoint
 from saunet.training import train
 from saunet.training.distill import attach_teacher, mix_targets, teacher_maps
+from saunet.utils.files import file_sha256
 
 
 def test_mix_targets():

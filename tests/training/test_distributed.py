@@ -4,7 +4,7 @@ import sys
 
 import yaml
 
-from saunet.checkpoint import read_checkpoint
+from saunet.models.checkpoint import read_checkpoint
 
 
 def test_two_process_gloo_run_completes(tiny_dataset, tiny_config, tmp_path):

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from saunet.checkpoint import read_checkpoint
 from saunet.config import RunConfig
 from saunet.errors import UserError
+from saunet.models.checkpoint import read_checkpoint
 from saunet.training import train
 from saunet.training.ema import ema_decay_at, ema_update_, make_ema
 

@@ -3,8 +3,8 @@ import csv
 import pytest
 import torch
 
-from saunet.checkpoint import load_model, read_checkpoint
 from saunet.errors import UserError
+from saunet.models.checkpoint import load_model, read_checkpoint
 from saunet.training import TrainingDiverged, train
 
 

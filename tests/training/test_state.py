@@ -18,7 +18,7 @@ def test_init_copies_every_tensor_and_records_the_source(tmp_path, tiny_checkpoi
     torch.manual_seed(2)
     model = build_model("sa-unet", channels=(4, 8, 16, 32), drop_prob=0.3)
     meta = init_from_weights(model, str(src))
-    from saunet.checkpoint import read_checkpoint
+    from saunet.models.checkpoint import read_checkpoint
 
     tensors, _ = read_checkpoint(src)
     for k, v in model.state_dict().items():
@@ -46,7 +46,7 @@ def test_fine_tuning_run_starts_from_the_weights(tmp_path, tiny_dataset, tiny_co
     cfg = tiny_config(tiny_dataset, epochs=1, lr=0.0, init_weights=str(first / "last.safetensors"))
     second = tmp_path / "second"
     train(cfg, second, evaluate_test=False, progress=False)
-    from saunet.checkpoint import read_checkpoint
+    from saunet.models.checkpoint import read_checkpoint
 
     a, _ = read_checkpoint(first / "last.safetensors")
     b, meta = read_checkpoint(second / "last.safetensors")

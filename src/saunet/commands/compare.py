@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import HelpFormatter
+from saunet.commands import HelpFormatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import atomic_write_text
-    from ..compare import compare_results, format_comparison
-    from ..evaluation_report import to_json
+    from saunet.evaluation.compare import compare_results, format_comparison
+    from saunet.evaluation.outputs import to_json
+    from saunet.utils.files import atomic_write_text
 
     r = compare_results(args.a, args.b, args.protocol, n_boot=args.n_boot, seed=args.seed)
     print(format_comparison(r))

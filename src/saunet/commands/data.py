@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import HelpFormatter
+from saunet.commands import HelpFormatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,8 +53,8 @@ def _no_action(parser: argparse.ArgumentParser) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..data.validate import check_dataset, format_summary
-    from ..errors import UserError
+    from saunet.data.validate import check_dataset, format_summary
+    from saunet.errors import UserError
 
     folder = None
     if args.dataset == "folder":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import HelpFormatter
+from saunet.commands import HelpFormatter
 
 _PROTOCOLS = {"paper": ("paper",), "fov": ("fov",), "both": ("paper", "fov")}
 
@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _pad(value: str) -> tuple[int, int] | str | None:
-    from ..errors import UserError
+    from saunet.errors import UserError
 
     if value in ("paper", "none"):
         return None if value == "none" else "paper"
@@ -93,9 +93,9 @@ def _pad(value: str) -> tuple[int, int] | str | None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..errors import UserError
-    from ..evaluate import evaluate_checkpoint, evaluate_prob_dir
-    from ..evaluation_report import render_table
+    from saunet.errors import UserError
+    from saunet.evaluation.outputs import render_table
+    from saunet.evaluation.pipeline import evaluate_checkpoint, evaluate_prob_dir
 
     if args.threshold is not None and args.threshold_policy != "fixed":
         raise UserError("--threshold goes with --threshold-policy fixed only")

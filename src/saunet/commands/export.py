@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import HelpFormatter
+from saunet.commands import HelpFormatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def _check(model, path: Path) -> float | None:
     import torch
 
     try:
-        from ..export import OnnxPredictor
+        from saunet.inference.export import OnnxPredictor
 
         pred = OnnxPredictor(path)
     except ImportError:
@@ -50,9 +50,9 @@ def _check(model, path: Path) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_model
-    from ..errors import UserError
-    from ..export import OPSET, export_onnx
+    from saunet.errors import UserError
+    from saunet.inference.export import OPSET, export_onnx
+    from saunet.models.checkpoint import load_model
 
     opset = OPSET if args.opset is None else args.opset
     if opset < 17:

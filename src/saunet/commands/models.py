@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import HelpFormatter
+from saunet.commands import HelpFormatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.profile import model_table
+    from saunet.models.profile import model_table
 
     print(model_table(tuple(args.size)))
     return 0

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from . import HelpFormatter
+from saunet.commands import HelpFormatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import build_report
+    from saunet.reporting.build import build_report
 
     data_root = args.data_root or os.environ.get("SAUNET_DATA") or None
     if data_root and not Path(data_root).is_dir():

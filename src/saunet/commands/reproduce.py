@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import HelpFormatter
+from saunet.commands import HelpFormatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reproduce import ABLATION_MODELS, DATASETS, reproduce
+    from saunet.paper import ABLATION_MODELS, DATASETS
+    from saunet.reporting.reproduce import reproduce
 
     datasets = list(DATASETS) if args.dataset == "all" else [args.dataset]
     outcomes = reproduce(

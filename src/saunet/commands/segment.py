@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from . import HelpFormatter
+from saunet.commands import HelpFormatter
 
 DEFAULT_OUT = "segment-output"
 
@@ -102,10 +102,15 @@ def _device(spec: str, world: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
-    from ..scale import parse_scale
-    from ..segment import demo_source, dist_from_env, expand_inputs, segment_files
-    from ..segmenter import DEFAULT_TILE, Segmenter, want_compile
+    from saunet.errors import UserError
+    from saunet.inference.scale import parse_scale
+    from saunet.inference.segment_files import (
+        demo_source,
+        dist_from_env,
+        expand_inputs,
+        segment_files,
+    )
+    from saunet.inference.segmenter import DEFAULT_TILE, Segmenter, want_compile
 
     if args.demo == bool(args.inputs):
         raise UserError("give INPUT files/folders/globs, or --demo (not both)")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import HelpFormatter
+from saunet.commands import HelpFormatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import RunConfig, load_config
-    from ..errors import UserError
-    from ..training import train
+    from saunet.config import RunConfig, load_config
+    from saunet.errors import UserError
+    from saunet.training import train
 
     if args.resume:
         run_dir = args.resume

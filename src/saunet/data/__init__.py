@@ -10,9 +10,9 @@
 Nothing here reads data at import time.
 """
 
-from .datasets import load_dataset, resolve_data_root
-from .fov import estimate_fov
-from .io import read_image, read_mask, write_png
+from saunet.data.datasets import load_dataset, resolve_data_root
+from saunet.data.fov import estimate_fov
+from saunet.data.io import read_image, read_mask, write_png
 
 __all__ = [
     "load_dataset",

@@ -33,19 +33,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, UserError
-from .fov import estimate_fov
-from .io import image_size, read_image, read_mask
+from saunet.data.fov import estimate_fov
+from saunet.data.io import SampleFiles, image_size, read_image, read_mask
+from saunet.errors import DataError, UserError
 
 __all__ = [
     "DATASETS",
-    "SampleFiles",
     "resolve_data_root",
     "dataset_dir",
     "list_files",
@@ -59,17 +57,6 @@ log = logging.getLogger(__name__)
 
 DATASETS = ("drive", "chase", "folder")
 _SPLITS = ("train", "test", "all")
-
-
-@dataclass(frozen=True)
-class SampleFiles:
-    """The files of one sample; ``fov``/``second_label`` are ``None`` when absent."""
-
-    name: str
-    image: Path
-    label: Path
-    fov: Path | None = None
-    second_label: Path | None = None
 
 
 def resolve_data_root(root: str | os.PathLike | None) -> Path:
@@ -178,7 +165,7 @@ def list_files(
     if split not in _SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(_SPLITS)}")
     if name == "folder":
-        from .folder import folder_files
+        from saunet.data.folder import folder_files
 
         return folder_files(folder, root, split)
     base = dataset_dir(name, resolve_data_root(root))

@@ -35,9 +35,8 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import DataError, UserError
-from .datasets import SampleFiles
-from .io import IMAGE_EXTENSIONS
+from saunet.data.io import IMAGE_EXTENSIONS, SampleFiles
+from saunet.errors import DataError, UserError
 
 __all__ = ["IMAGE_SUFFIXES", "LABEL_SUFFIXES", "MASK_SUFFIXES", "folder_files"]
 

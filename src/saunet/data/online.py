@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
+from saunet.errors import UserError
 
 __all__ = ["ONLINE_OPS", "OnlineAugment", "patch_corners", "sample_patches", "to_device_async"]
 

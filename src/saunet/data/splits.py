@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError
+from saunet.errors import UserError
 
 __all__ = ["VALIDATION_MODES", "AUGMENTATION_MODES", "split_validation", "make_train_val"]
 
@@ -99,7 +99,7 @@ def make_train_val(
     Pass padded samples (:func:`saunet.data.transforms.pad_sample`) to match the authors,
     who augmented the padded images.
     """
-    from .transforms import offline_expand
+    from saunet.data.transforms import offline_expand
 
     if augmentation not in AUGMENTATION_MODES:
         raise UserError(

@@ -1,15 +1,15 @@
 """Padding, cropping and the paper's offline augmentation (paper Sec. III-A, III-C).
 
 Offline (numpy/PIL, before training) lives here; the batched on-the-fly equivalent
-(:class:`OnlineAugment`, :func:`sample_patches`) is in :mod:`.online` and the validation
-splits (:func:`split_validation`, :func:`make_train_val`) in :mod:`.splits`; all are
-re-exported from this module.
+(:class:`~saunet.data.online.OnlineAugment`, :func:`~saunet.data.online.sample_patches`)
+is in :mod:`saunet.data.online` and the validation splits
+(:func:`~saunet.data.splits.make_train_val`) in :mod:`saunet.data.splits`.
 
 Padding: images are zero-padded symmetrically to 592x592 (DRIVE) / 1008x1008 (CHASE_DB1),
 top = ``(H' - H) // 2``, left = ``(W' - W) // 2``, as in the authors' code; predictions are
 cropped back with the same offset for evaluation.
 
-Offline expansion (the authors' code, see ``authors-code-facts.md``): every original plus,
+Offline expansion (as in the authors' released code): every original plus,
 per method, three new images: rotation (uniform integer angle in [1, 359] degrees, bicubic
 image / nearest label and FOV, canvas kept, zero fill), Gaussian noise (mean 0.2, sigma 0.3 on
 the 0..255 scale, rounded to 8 bit: almost invisible, as released), colour jitter (PIL
@@ -26,19 +26,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from .online import OnlineAugment, sample_patches
-from .splits import make_train_val, split_validation
-
 __all__ = [
     "pad_to_size",
     "crop_to_size",
     "pad_sample",
     "crop_sample_array",
     "offline_expand",
-    "split_validation",
-    "make_train_val",
-    "OnlineAugment",
-    "sample_patches",
     "MASK_KEYS",
 ]
 

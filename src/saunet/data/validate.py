@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import check_files, list_files, read_sample
+from saunet.data.datasets import check_files, list_files, read_sample
 
 __all__ = ["check_dataset", "format_summary", "SPLITS_OF"]
 

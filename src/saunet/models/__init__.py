@@ -1,9 +1,15 @@
 """SA-UNet model family."""
 
-from .layers import ConvBlock, DoubleConv, DropBlock2d, SpatialAttention, UpBlock, drop_block_2d
-from .unet import (
+from saunet.models.layers import (
+    ConvBlock,
+    DoubleConv,
+    DropBlock2d,
+    SpatialAttention,
+    UpBlock,
+    drop_block_2d,
+)
+from saunet.models.unet import (
     MODEL_REGISTRY,
-    PAPER_ROWS,
     ModelConfig,
     UNet,
     build_model,
@@ -12,6 +18,7 @@ from .unet import (
     model_names,
     pad_to_multiple,
 )
+from saunet.paper import PAPER_ROWS
 
 __all__ = [
     "ConvBlock",

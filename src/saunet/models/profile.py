@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .unet import MODEL_REGISTRY, PAPER_ROWS, build_model, count_parameters
+from saunet.models.unet import MODEL_REGISTRY, build_model, count_parameters
+from saunet.paper import PAPER_ROWS
 
 
 def forward_flops(model: nn.Module, size: tuple[int, int] = (592, 592)) -> int:

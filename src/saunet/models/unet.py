@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import DoubleConv, UpBlock, keras_init_
+from saunet.models.layers import DoubleConv, UpBlock, keras_init_
 
-__all__ = ["ModelConfig", "UNet", "MODEL_REGISTRY", "PAPER_ROWS", "build_model", "model_names"]
+__all__ = ["ModelConfig", "UNet", "MODEL_REGISTRY", "build_model", "model_names"]
 
 
 @dataclass
@@ -159,16 +159,6 @@ MODEL_REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {
     "sd-unet": ("SD-Unet", dict(dropblock=True, batch_norm=False, attention=False)),
     "backbone": ("Backbone", dict(dropblock=True, batch_norm=True, attention=False)),
     "sa-unet": ("SA-UNet", dict(dropblock=True, batch_norm=True, attention=True)),
-}
-
-#: Paper Table IV (trainable, non-trainable), for the model table and its tests.
-PAPER_ROWS: dict[str, tuple[int, int]] = {
-    "unet": (2_158_705, 0),
-    "unet18": (535_793, 0),
-    "unet18-sa": (535_891, 0),
-    "sd-unet": (535_793, 0),
-    "backbone": (537_201, 1_408),
-    "sa-unet": (537_299, 1_408),
 }
 
 

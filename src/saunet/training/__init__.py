@@ -7,6 +7,6 @@ Split by job: :mod:`.hardware` (device, precision), :mod:`.schedule` (learning r
 written as run directories by :mod:`.derived`), :mod:`.loop` (the loop itself).
 """
 
-from .loop import TrainingDiverged, train
+from saunet.training.loop import TrainingDiverged, train
 
 __all__ = ["train", "TrainingDiverged"]

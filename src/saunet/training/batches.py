@@ -18,9 +18,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ..config import DataConfig
-from ..data.online import patch_corners, to_device_async
-from ..data.transforms import pad_to_size
+from saunet.config import DataConfig
+from saunet.data.online import patch_corners, to_device_async
+from saunet.data.transforms import pad_to_size
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ def plot_curves(log_csv: Path, out_png: Path, title: str = "") -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..checkpoint import atomic_write
+    from saunet.utils.files import atomic_write
 
     rows = read_log(log_csv)
     ep = [r["epoch"] for r in rows]

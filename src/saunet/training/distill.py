@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ..errors import UserError
-from .batches import ImageSet
+from saunet.errors import UserError
+from saunet.training.batches import ImageSet
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,10 @@ def teacher_maps(
     """Flip-averaged vessel probabilities of every image of ``images``.
 
     Returns ``(N, 1, H, W)`` uint8 (probability x 255, rounded), on the CPU: the test-time
-    augmentation of :func:`saunet.inference.predict_batch` (four flips), on the whole padded
+    augmentation of :func:`saunet.inference.predictor.predict_batch` (four flips), on the whole padded
     images, one at a time so the memory stays that of one batch of four.
     """
-    from ..inference import predict_batch
+    from saunet.inference.predictor import predict_batch
 
     out = torch.empty((len(images), 1, *images.size), dtype=torch.uint8)
     for i in tqdm(range(len(images)), desc="teacher maps", unit="img", disable=not progress):
@@ -74,7 +74,8 @@ def attach_teacher(
     Raises:
         UserError: the teacher's weights cannot be found or read.
     """
-    from ..checkpoint import file_sha256, load_model
+    from saunet.models.checkpoint import load_model
+    from saunet.utils.files import file_sha256
 
     try:
         teacher, meta = load_model(spec, device)

@@ -22,18 +22,18 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from ..checkpoint import atomic_write_text
-from ..config import RunConfig, TrainConfig
-from ..errors import UserError
-from ..models import UNet
-from .batches import ImageSet, TrainingData, epoch_generator
-from .curves import plot_curves
-from .distill import attach_teacher, mix_targets
-from .distributed import broadcast_flag, init_distributed
-from .ema import ema_decay_at, ema_update_, make_ema
-from .hardware import autocast, describe_hardware, resolve_device, resolve_precision
-from .schedule import learning_rate
-from .state import epoch_seed, init_from_weights, load_run_state, save_run_state
+from saunet.config import RunConfig, TrainConfig
+from saunet.errors import UserError
+from saunet.models import UNet
+from saunet.training.batches import ImageSet, TrainingData, epoch_generator
+from saunet.training.curves import plot_curves
+from saunet.training.distill import attach_teacher, mix_targets
+from saunet.training.distributed import broadcast_flag, init_distributed
+from saunet.training.ema import ema_decay_at, ema_update_, make_ema
+from saunet.training.schedule import learning_rate
+from saunet.training.state import epoch_seed, init_from_weights, load_run_state, save_run_state
+from saunet.utils.device import autocast, describe_hardware, resolve_device, resolve_precision
+from saunet.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> RunConfig:
 
 
 def load_training_data(cfg: RunConfig, data_root: str | None) -> TrainingData:
-    from ..data.datasets import load_dataset, resolve_data_root
-    from ..data.transforms import make_train_val
+    from saunet.data.datasets import load_dataset, resolve_data_root
+    from saunet.data.splits import make_train_val
 
     d = cfg.data
     root = resolve_data_root(data_root or d.root) if d.dataset != "folder" else data_root
@@ -115,7 +115,7 @@ def validate(
     batch_size: int,
 ) -> dict[str, float]:
     """Validation BCE (whole image) and ACC/AUC/F1 inside the FOV at threshold 0.5."""
-    from ..metrics import accuracy, confusion_counts, f1, roc_auc
+    from saunet.evaluation.metrics import accuracy, confusion_counts, f1, roc_auc
 
     if len(val) == 0:
         return {"val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan, "val_f1": math.nan}
@@ -214,7 +214,7 @@ def train(
         torch.backends.cudnn.benchmark = True
     augment = None
     if cfg.data.augmentation == "online":
-        from ..data.transforms import OnlineAugment
+        from saunet.data.online import OnlineAugment
 
         augment = OnlineAugment.from_ops(cfg.data.online_ops)
         log.info("online augmentation: %r", augment)
@@ -396,7 +396,7 @@ def evaluate_run(
     ``eval/`` uses the paper's fixed threshold 0.5. With held-out validation originals,
     ``eval-val-f1/`` also uses the threshold that maximises F1 on them (never on test).
     """
-    from ..evaluate import evaluate_checkpoint
+    from saunet.evaluation.pipeline import evaluate_checkpoint
 
     # A folder dataset names its own paths: $SAUNET_DATA (the DRIVE/CHASE root) is not its
     # root and may point anywhere, even nowhere.

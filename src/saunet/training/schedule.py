@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..config import TrainConfig
+from saunet.config import TrainConfig
 
 
 def learning_rate(cfg: TrainConfig, epoch: int, fraction: float = 0.0) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import read_checkpoint, save_checkpoint
+from saunet.models.checkpoint import read_checkpoint, save_checkpoint
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -98,7 +98,7 @@ def load_run_state(
 def init_from_weights(model: torch.nn.Module, spec: str) -> dict[str, Any]:
     """Load ``spec``'s weights into ``model`` before training (fine-tuning).
 
-    ``spec`` is anything :func:`saunet.checkpoint.resolve_checkpoint` accepts. The source's
+    ``spec`` is anything :func:`saunet.models.checkpoint.resolve_checkpoint` accepts. The source's
     network must have the same layers and shapes as the run's; training settings stored in
     the model config (``drop_prob``, ``bn_momentum``) may differ and are the run's own.
     Returns metadata recording the source (``spec``, file name, sha256).
@@ -106,8 +106,9 @@ def init_from_weights(model: torch.nn.Module, spec: str) -> dict[str, Any]:
     Raises:
         UserError: the weights cannot be found or read, or do not fit the network.
     """
-    from ..checkpoint import file_sha256, load_model
-    from ..errors import UserError
+    from saunet.errors import UserError
+    from saunet.models.checkpoint import load_model
+    from saunet.utils.files import file_sha256
 
     try:
         source, meta = load_model(spec)
