@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from saunet.data.folder import folder_files
 from saunet.data.fov import estimate_fov
 from saunet.data.io import SampleFiles, image_size, read_image, read_mask
 from saunet.errors import DataError, UserError
@@ -165,8 +166,6 @@ def list_files(
     if split not in _SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(_SPLITS)}")
     if name == "folder":
-        from saunet.data.folder import folder_files
-
         return folder_files(folder, root, split)
     base = dataset_dir(name, resolve_data_root(root))
     return _drive_files(base, split) if name == "drive" else _chase_files(base, split)

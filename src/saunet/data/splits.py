@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from saunet.data.transforms import offline_expand
 from saunet.errors import UserError
 
 __all__ = ["VALIDATION_MODES", "AUGMENTATION_MODES", "split_validation", "make_train_val"]
@@ -99,7 +100,6 @@ def make_train_val(
     Pass padded samples (:func:`saunet.data.transforms.pad_sample`) to match the authors,
     who augmented the padded images.
     """
-    from saunet.data.transforms import offline_expand
 
     if augmentation not in AUGMENTATION_MODES:
         raise UserError(

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from saunet.data.io import write_png
 from saunet.paper import DATASET_TITLE, MODEL_ROW, PAPER_RESULTS, PAPER_TABLE_WITH_COMPARISON
 from saunet.utils.files import atomic_write, atomic_write_text
 
@@ -207,8 +208,6 @@ def write_report(
     atomic_write_text(out / "table.md", render_table(doc))
     _plot_curves(doc, out)
     if probs is not None and samples is not None:
-        from saunet.data.io import write_png
-
         for prob, s in zip(probs, samples, strict=True):
             write_png(out / "probs" / f"{s['name']}.png", np.asarray(prob, dtype=np.float32))
     log.info("wrote evaluation report to %s", out)

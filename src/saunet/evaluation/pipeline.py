@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from saunet.data.datasets import load_dataset, resolve_data_root
 from saunet.errors import DataError, UserError
+from saunet.evaluation.outputs import write_report
 from saunet.evaluation.protocols import (
     THRESHOLD_POLICIES,
     _check_protocols,
@@ -27,6 +29,11 @@ from saunet.evaluation.protocols import (
     second_observer_metrics,
     select_threshold,
 )
+from saunet.inference.predictor import predict_probabilities
+from saunet.models.checkpoint import load_model, resolve_checkpoint
+from saunet.paper import PAPER_PAD
+from saunet.utils.files import file_sha256
+from saunet.version import __version__
 
 __all__ = ["read_prob_map", "data_identity", "evaluate_checkpoint", "evaluate_prob_dir"]
 
@@ -128,7 +135,6 @@ def data_identity(
 def _load(
     dataset: str, data_root: Any, split: str, folder: dict | None = None
 ) -> tuple[list[dict], Path | None]:
-    from saunet.data.datasets import load_dataset, resolve_data_root
 
     root = None if dataset == "folder" and data_root is None else Path(resolve_data_root(data_root))
     samples = load_dataset(dataset, root, split, folder=folder)
@@ -183,8 +189,6 @@ def _finish(
     out: Path | None,
     write_probs: bool,
 ) -> dict[str, Any]:
-    from saunet import __version__
-    from saunet.evaluation.outputs import write_report
 
     doc = {
         "saunet_version": __version__,
@@ -257,11 +261,6 @@ def evaluate_checkpoint(
     non-empty one unless ``overwrite``. Returns the ``metrics.json`` document.
     """
     from tqdm import tqdm
-
-    from saunet.inference.predictor import predict_probabilities
-    from saunet.models.checkpoint import load_model, resolve_checkpoint
-    from saunet.paper import PAPER_PAD
-    from saunet.utils.files import file_sha256
 
     protocols = _check_protocols(protocols)
     _check_policy(threshold_policy)

@@ -19,7 +19,16 @@ from saunet.errors import UserError
 from saunet.paper import ABLATION_MODELS, DATASET_TITLE
 from saunet.reporting.collect import FIGURE_IMAGES, figure_file, parse_label
 from saunet.reporting.differences import differences_section
+from saunet.reporting.figures import curves_figure, examples_figure, fig5_panel
 from saunet.reporting.results import Results, all_runs, fmt, hardware_text, load_results, read_json
+from saunet.reporting.tables import (
+    ablation_table,
+    cross_table,
+    long_run_dirs,
+    long_runs_table,
+    significance_table,
+    table_iv,
+)
 from saunet.utils.files import atomic_write_text
 
 __all__ = ["build_report", "render_report"]
@@ -99,7 +108,6 @@ def _runs_section(results: Results) -> list[str]:
 
 
 def _ablation_section(results: Results) -> list[str]:
-    from saunet.reporting.tables import ablation_table
 
     lines = [
         "## 3. Ablation: Tables II (DRIVE) and III (CHASE_DB1) re-measured",
@@ -121,7 +129,6 @@ def _ablation_section(results: Results) -> list[str]:
 
 
 def _significance_section(results: Results) -> list[str]:
-    from saunet.reporting.tables import significance_table
 
     lines = ["## 4. Paired significance tests", ""]
     for label in results:
@@ -157,7 +164,6 @@ def _figure_section(results: Results, results_dir: Path, md_dir: Path) -> list[s
 
 
 def _long_runs_section(results_dir: Path, md_dir: Path) -> list[str]:
-    from saunet.reporting.tables import long_run_dirs, long_runs_table
 
     body = long_runs_table(results_dir)
     if not body:
@@ -178,7 +184,6 @@ def _long_runs_section(results_dir: Path, md_dir: Path) -> list[str]:
 
 def render_report(results: Results, results_dir: Path, out_md: Path) -> str:
     """The Markdown text of REPORT.md (no side effects)."""
-    from saunet.reporting.tables import cross_table, table_iv
 
     md_dir = out_md.resolve().parent
     results_rel = _rel(results_dir, md_dir)
@@ -219,7 +224,6 @@ def build_report(
     ``data_root`` (optional) supplies the fundus images and ground truth of the image
     figures; without it they are left as they are. Returns the Markdown path.
     """
-    from saunet.reporting.figures import curves_figure, examples_figure, fig5_panel
 
     results_dir, out_md = Path(results_dir), Path(out_md)
     if not results_dir.is_dir():

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from saunet.errors import UserError
+from saunet.paper import MODEL_ROW
 from saunet.utils.files import atomic_write, atomic_write_text
 
 __all__ = [
@@ -91,7 +92,6 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def _run_summary(run_dir: Path, label: str, dataset: str, model: str, seed: int) -> dict:
-    from saunet.paper import MODEL_ROW
 
     meta = _read_json(run_dir / "last.json")
     cfg = meta.get("run_config") or {}

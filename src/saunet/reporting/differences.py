@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from saunet.errors import UserError
+from saunet.evaluation.compare import compare_results
 from saunet.paper import DATASET_TITLE, PAPER_RECIPE
 from saunet.reporting.results import (
     HEAD,
@@ -136,8 +138,6 @@ def _steps_table(models: dict[str, dict[int, Run]], dataset: str) -> list[str]:
 
 
 def _test_facts(models: dict[str, dict[int, Run]]) -> list[str]:
-    from saunet.errors import UserError
-    from saunet.evaluation.compare import compare_results
 
     sa = models.get("sa-unet") or {}
     facts = []

@@ -24,9 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from saunet.data.datasets import list_files, read_sample
+from saunet.errors import UserError
+from saunet.evaluation.pipeline import read_prob_map
 from saunet.paper import DATASET_TITLE
-from saunet.reporting.collect import figure_file
+from saunet.reporting.collect import figure_file, figure_map_path
 from saunet.reporting.results import Results, Run, row_name
+from saunet.utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,6 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: Path, dpi: int = 100) -> Path:
-    from saunet.utils.files import atomic_write
 
     atomic_write(
         path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
@@ -85,8 +88,6 @@ def curves_figure(results: Results, label: str, dataset: str, out_dir: Path) -> 
 
 def load_sample(dataset: str, data_root: Any, name: str) -> dict[str, Any] | None:
     """One test sample (image, label, fov) from the data root, or None if unavailable."""
-    from saunet.data.datasets import list_files, read_sample
-    from saunet.errors import UserError
 
     try:
         for f in list_files(dataset, data_root, "test"):
@@ -101,8 +102,6 @@ def load_sample(dataset: str, data_root: Any, name: str) -> dict[str, Any] | Non
 
 def _binary_map(run: Run, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
     """The run's prediction for ``name`` at threshold 0.5 (:func:`saunet.reporting.collect.figure_map_path`)."""
-    from saunet.evaluation.pipeline import read_prob_map
-    from saunet.reporting.collect import figure_map_path
 
     path = figure_map_path(run.path, run.dataset, name)
     if not path.is_file():

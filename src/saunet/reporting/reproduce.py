@@ -23,9 +23,15 @@ from typing import Any
 
 import yaml
 
+from saunet import training
+from saunet.config import RunConfig, load_config
 from saunet.errors import UserError
+from saunet.models import MODEL_REGISTRY
 from saunet.paper import ABLATION_MODELS, DATASETS
+from saunet.reporting.build import build_report
 from saunet.reporting.collect import collect_run
+from saunet.training import loop
+from saunet.utils.device import resolve_device
 
 __all__ = [
     "RECIPES",
@@ -144,27 +150,24 @@ def _run_one(
     data_root: str | None,
     progress: bool,
 ) -> str:
-    from saunet.config import RunConfig, load_config
-    from saunet.training import train
 
     if (run_dir / "eval" / "metrics.json").is_file():
         return "done"
     if (run_dir / "last.safetensors").is_file():
         if _training_finished(run_dir):
-            from saunet.training.loop import evaluate_run
-            from saunet.utils.device import resolve_device
-
             log.info("%s: training finished earlier; evaluating it", run_dir)
             cfg = RunConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
-            evaluate_run(run_dir, cfg, data_root, resolve_device(cfg.train.device))
+            loop.evaluate_run(run_dir, cfg, data_root, resolve_device(cfg.train.device))
         else:
             log.info("%s: resuming", run_dir)
-            train(RunConfig(), run_dir, data_root=data_root, resume=True, progress=progress)
+            training.train(
+                RunConfig(), run_dir, data_root=data_root, resume=True, progress=progress
+            )
         return "resumed"
     _clear_stillborn(run_dir)
     cfg = load_config(config_path, overrides)
     log.info("%s: training %s (%s)", run_dir, cfg.model.name, config_path.name)
-    train(cfg, run_dir, data_root=data_root, progress=progress)
+    training.train(cfg, run_dir, data_root=data_root, progress=progress)
     return "trained"
 
 
@@ -210,7 +213,6 @@ def reproduce(
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list:
         raise UserError("no seeds to run (seeds must be >= 1)")
-    from saunet.models import MODEL_REGISTRY
 
     unknown = [m for m in models if m not in MODEL_REGISTRY]
     if unknown:
@@ -240,8 +242,6 @@ def reproduce(
                 outcomes.append(RunOutcome(ds, model, seed, run_dir, status, collected))
                 log.info("%s %s seed %d: %s", ds, model, seed, status)
     if results_dir is not None and report is not None:
-        from saunet.reporting.build import build_report
-
         build_report(
             results_dir, out_md=report, data_root=data_root or os.environ.get("SAUNET_DATA")
         )

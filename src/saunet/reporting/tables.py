@@ -8,8 +8,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from saunet.errors import UserError
+from saunet.evaluation.compare import compare_results
 from saunet.evaluation.outputs import TABLE_METRICS
-from saunet.paper import ABLATION_MODELS, DATASET_TITLE, PAPER_RESULTS, PAPER_TABLE
+from saunet.models import MODEL_REGISTRY, build_model, count_parameters
+from saunet.models.profile import forward_flops
+from saunet.paper import ABLATION_MODELS, DATASET_TITLE, PAPER_RESULTS, PAPER_ROWS, PAPER_TABLE
 from saunet.reporting.results import (
     HEAD,
     PROTOCOL_TEXT,
@@ -100,8 +104,6 @@ def ablation_table(results: Results, label: str, dataset: str, protocol: str) ->
 
 def significance_table(results: Results, label: str, dataset: str) -> list[str]:
     """SA-UNet against each other model: Wilcoxon on per-image F1 / AUC, bootstrap CI."""
-    from saunet.errors import UserError
-    from saunet.evaluation.compare import compare_results
 
     models = results[label][dataset]
     title = DATASET_TITLE.get(dataset, dataset)
@@ -153,8 +155,6 @@ def _gflops(model: Any, size: int) -> float:
     against a full-size count in the tests). One thread: tiny convolutions only."""
     import torch
 
-    from saunet.models.profile import forward_flops
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -165,8 +165,6 @@ def _gflops(model: Any, size: int) -> float:
 
 def table_iv(latency: dict[str, Any] | None) -> list[str]:
     """Paper Table IV from the code: parameters, GFLOPs and (optional) CPU latency."""
-    from saunet.models import MODEL_REGISTRY, build_model, count_parameters
-    from saunet.paper import PAPER_ROWS
 
     lat = (latency or {}).get("models") if isinstance(latency, dict) else None
     lat = lat if isinstance(lat, dict) else {}

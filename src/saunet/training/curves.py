@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from saunet.utils.files import atomic_write
+
 
 def read_log(path: Path) -> list[dict[str, float]]:
     with open(path, newline="") as f:
@@ -20,8 +22,6 @@ def plot_curves(log_csv: Path, out_png: Path, title: str = "") -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from saunet.utils.files import atomic_write
 
     rows = read_log(log_csv)
     ep = [r["epoch"] for r in rows]

@@ -24,7 +24,10 @@ import torch
 from tqdm import tqdm
 
 from saunet.errors import UserError
+from saunet.inference.predictor import predict_batch
+from saunet.models.checkpoint import load_model
 from saunet.training.batches import ImageSet
+from saunet.utils.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,6 @@ def teacher_maps(
     augmentation of :func:`saunet.inference.predictor.predict_batch` (four flips), on the whole padded
     images, one at a time so the memory stays that of one batch of four.
     """
-    from saunet.inference.predictor import predict_batch
 
     out = torch.empty((len(images), 1, *images.size), dtype=torch.uint8)
     for i in tqdm(range(len(images)), desc="teacher maps", unit="img", disable=not progress):
@@ -74,8 +76,6 @@ def attach_teacher(
     Raises:
         UserError: the teacher's weights cannot be found or read.
     """
-    from saunet.models.checkpoint import load_model
-    from saunet.utils.files import file_sha256
 
     try:
         teacher, meta = load_model(spec, device)

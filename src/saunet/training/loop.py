@@ -23,7 +23,12 @@ import yaml
 from tqdm import tqdm
 
 from saunet.config import RunConfig, TrainConfig
+from saunet.data.datasets import load_dataset, resolve_data_root
+from saunet.data.online import OnlineAugment
+from saunet.data.splits import make_train_val
 from saunet.errors import UserError
+from saunet.evaluation.metrics import accuracy, confusion_counts, f1, roc_auc
+from saunet.evaluation.pipeline import evaluate_checkpoint
 from saunet.models import UNet
 from saunet.training.batches import ImageSet, TrainingData, epoch_generator
 from saunet.training.curves import plot_curves
@@ -86,8 +91,6 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> RunConfig:
 
 
 def load_training_data(cfg: RunConfig, data_root: str | None) -> TrainingData:
-    from saunet.data.datasets import load_dataset, resolve_data_root
-    from saunet.data.splits import make_train_val
 
     d = cfg.data
     root = resolve_data_root(data_root or d.root) if d.dataset != "folder" else data_root
@@ -115,7 +118,6 @@ def validate(
     batch_size: int,
 ) -> dict[str, float]:
     """Validation BCE (whole image) and ACC/AUC/F1 inside the FOV at threshold 0.5."""
-    from saunet.evaluation.metrics import accuracy, confusion_counts, f1, roc_auc
 
     if len(val) == 0:
         return {"val_loss": math.nan, "val_acc": math.nan, "val_auc": math.nan, "val_f1": math.nan}
@@ -214,8 +216,6 @@ def train(
         torch.backends.cudnn.benchmark = True
     augment = None
     if cfg.data.augmentation == "online":
-        from saunet.data.online import OnlineAugment
-
         augment = OnlineAugment.from_ops(cfg.data.online_ops)
         log.info("online augmentation: %r", augment)
 
@@ -396,7 +396,6 @@ def evaluate_run(
     ``eval/`` uses the paper's fixed threshold 0.5. With held-out validation originals,
     ``eval-val-f1/`` also uses the threshold that maximises F1 on them (never on test).
     """
-    from saunet.evaluation.pipeline import evaluate_checkpoint
 
     # A folder dataset names its own paths: $SAUNET_DATA (the DRIVE/CHASE root) is not its
     # root and may point anywhere, even nowhere.

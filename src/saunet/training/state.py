@@ -16,7 +16,9 @@ from typing import Any
 
 import torch
 
-from saunet.models.checkpoint import read_checkpoint, save_checkpoint
+from saunet.errors import UserError
+from saunet.models.checkpoint import load_model, read_checkpoint, save_checkpoint
+from saunet.utils.files import file_sha256
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -106,9 +108,6 @@ def init_from_weights(model: torch.nn.Module, spec: str) -> dict[str, Any]:
     Raises:
         UserError: the weights cannot be found or read, or do not fit the network.
     """
-    from saunet.errors import UserError
-    from saunet.models.checkpoint import load_model
-    from saunet.utils.files import file_sha256
 
     try:
         source, meta = load_model(spec)
