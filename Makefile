@@ -44,4 +44,4 @@ clean:
 
 # The README's picture: the demo overlay, downscaled to 500 px.
 docs/demo-overlay.png: demo
-	$(BIN)/python -c "from PIL import Image; im = Image.open('demo-output/retina_overlay.png'); im.thumbnail((500, 500)); im.save('$@')"
+	$(BIN)/python -c "from PIL import Image; im = Image.open('demo-output/retina_overlay.jpg'); im.thumbnail((500, 500)); im.save('$@')"

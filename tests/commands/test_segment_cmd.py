@@ -61,7 +61,7 @@ def test_mixed_folder(tmp_path, mixed, ckpt, capsys):
     assert main(args) == 1  # some input failed
     captured = capsys.readouterr()
     assert "broken.jpg" in captured.out and "5 of 6" in captured.out
-    expected = {f"{n}{s}" for n in GOOD for s in ("_prob.png", "_mask.png", "_overlay.png")}
+    expected = {f"{n}{s}" for n in GOOD for s in ("_prob.png", "_mask.png", "_overlay.jpg")}
     assert {p.name for p in out.iterdir()} == expected | {"summary.csv"}
     with open(out / "summary.csv", newline="") as f:
         rows = {r["name"]: r for r in csv.DictReader(f)}
@@ -72,9 +72,9 @@ def test_mixed_folder(tmp_path, mixed, ckpt, capsys):
         h, w = int(r["height"]), int(r["width"])
         prob = np.asarray(Image.open(out / f"{n}_prob.png"))
         mask = np.asarray(Image.open(out / f"{n}_mask.png"))
-        over = np.asarray(Image.open(out / f"{n}_overlay.png"))
+        over = np.asarray(Image.open(out / f"{n}_overlay.jpg"))
         assert prob.shape == mask.shape == (h, w) and over.shape == (h, w, 3)
-        assert prob.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+        assert prob.dtype == np.uint16 and set(np.unique(mask)) <= {0, 255}
         assert 0 <= float(r["vessel_fraction"]) <= 1
     # rerun without --overwrite: usage error naming an output, nothing touched
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
@@ -126,7 +126,65 @@ def test_demo(tmp_path, ckpt, capsys):
     assert {p.name for p in out.iterdir()} == {
         "retina_prob.png",
         "retina_mask.png",
-        "retina_overlay.png",
+        "retina_overlay.jpg",
         "summary.csv",
     }
-    assert np.asarray(Image.open(out / "retina_overlay.png")).shape == (1411, 1411, 3)
+    assert np.asarray(Image.open(out / "retina_overlay.jpg")).shape == (1411, 1411, 3)
+
+
+@pytest.mark.parametrize(
+    ("extra", "files"),
+    [
+        (["--outputs", "prob", "--prob-format", "npy"], {"rgb_prob.npy"}),
+        (
+            ["--outputs", "mask,overlay", "--overlay-format", "png"],
+            {"rgb_mask.png", "rgb_overlay.png"},
+        ),
+        (["--outputs", "prob", "--prob-format", "tiff"], {"rgb_prob.tif"}),
+    ],
+)
+def test_output_choices(tmp_path, mixed, ckpt, extra, files):
+    out = tmp_path / "o"
+    rc = main(
+        ["segment", str(mixed / "rgb.png"), "--weights", str(ckpt), "--out", str(out), *extra]
+    )
+    assert rc == 0
+    assert {p.name for p in out.iterdir()} == files | {"summary.csv"}
+
+
+def test_lossless_maps_agree_across_formats(tmp_path, mixed, ckpt):
+    """The three probability formats hold the same map: exact float32 (npy, tiff), and the
+    16-bit PNG within half a step of 1/65535, read back with Pillow and numpy alone."""
+    maps = {}
+    for fmt in ("png16", "tiff", "npy"):
+        out = tmp_path / fmt
+        args = ["segment", str(mixed / "rgb.png"), "--weights", str(ckpt), "--out", str(out)]
+        assert main([*args, "--outputs", "prob", "--prob-format", fmt]) == 0
+        path = next(out.glob("rgb_prob.*"))
+        if fmt == "npy":
+            maps[fmt] = np.load(path)
+        elif fmt == "tiff":
+            maps[fmt] = np.asarray(Image.open(path), dtype=np.float32)
+        else:
+            maps[fmt] = np.asarray(Image.open(path), dtype=np.float64) / 65535
+    np.testing.assert_array_equal(maps["npy"], maps["tiff"])
+    assert maps["npy"].dtype == np.float32 and maps["npy"].max() > 0
+    assert np.abs(maps["png16"] - maps["npy"]).max() <= 0.5 / 65535 + 1e-7
+
+
+@pytest.mark.parametrize("extra", [["--outputs", "prob,edges"], ["--outputs", ","]])
+def test_bad_output_choice_is_one_line(tmp_path, mixed, ckpt, extra, capsys):
+    rc = main(
+        [
+            "segment",
+            str(mixed / "rgb.png"),
+            "--weights",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "o"),
+            *extra,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "--outputs" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -133,11 +133,27 @@ def test_evaluate_checkpoint_writes_report(tmp_path, fake_data):
     csv_lines = (out / "per_image.csv").read_text().splitlines()
     assert csv_lines[0].startswith("protocol,threshold,name,se,")
     assert len(csv_lines) == 1 + 2 * 3
-    # the maps written are the maps evaluated (to 8-bit rounding)
+    # the maps written are the maps evaluated: lossless 16-bit, so a reader with nothing but
+    # Pillow and scikit-learn gets the same AUC under both protocols
+    from PIL import Image
+    from sklearn.metrics import roc_auc_score
+
+    maps = {
+        s["name"]: np.asarray(Image.open(out / "probs" / f"{s['name']}.png"))
+        for s in fake_data["test"]
+    }
+    assert all(m.dtype == np.uint16 for m in maps.values())
+    for protocol in ("paper", "fov"):
+        scores, labels = [], []
+        for s in fake_data["test"]:
+            keep = s["fov"] if protocol == "fov" else np.ones_like(s["fov"])
+            scores.append(maps[s["name"]][keep] / 65535.0)
+            labels.append(s["label"][keep])
+        auc = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
+        assert abs(auc - doc["protocols"][protocol]["pooled"]["auc"]) < 1e-4, protocol
     again = P.evaluate_prob_dir(out / "probs", "drive", None)
-    assert (
-        abs(again["protocols"]["fov"]["pooled"]["auc"] - doc["protocols"]["fov"]["pooled"]["auc"])
-        < 0.02
+    assert again["protocols"]["fov"]["pooled"]["auc"] == pytest.approx(
+        doc["protocols"]["fov"]["pooled"]["auc"], abs=1e-4
     )
 
 

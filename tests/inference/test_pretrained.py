@@ -44,7 +44,7 @@ def test_api_matches_cli(tmp_path, ckpt):
                str(tmp_path / "out"), "--precision", "fp32", "--device", "cpu"])  # fmt: skip
     assert rc == 0
     prob_png = np.asarray(Image.open(tmp_path / "out" / "eye_prob.png"))
-    np.testing.assert_array_equal(prob_png, np.round(np.where(res.fov, res.prob, 0) * 255))
+    np.testing.assert_array_equal(prob_png, np.round(np.where(res.fov, res.prob, 0) * 65535))
     mask_png = np.asarray(Image.open(tmp_path / "out" / "eye_mask.png"))
     np.testing.assert_array_equal(mask_png > 0, res.mask)
 

@@ -129,6 +129,11 @@ def test_match_fov_masks(tmp_path):
         match_fov_masks(srcs, tmp_path / "m")
 
 
+def _outputs(folder: Path) -> list[str]:
+    """The per-image files of a segment run (not the summaries)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("summary"))
+
+
 def _read_csv(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -142,8 +147,8 @@ def test_sharded_runs_equal_single_run(tmp_path, seg):
     for r in range(2):
         rep = segment_files(seg, srcs, tmp_path / "two", rank=r, world=2, progress=False)
         assert rep.summary.name == summary_name(r, 2) == f"summary-rank{r}-of-2.csv"
-    one = sorted(p.name for p in (tmp_path / "one").glob("*.png"))
-    two = sorted(p.name for p in (tmp_path / "two").glob("*.png"))
+    one = _outputs(tmp_path / "one")
+    two = _outputs(tmp_path / "two")
     assert one == two and len(one) == 9
     for name in one:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
@@ -180,11 +185,11 @@ def test_pipeline_keeps_order_and_reports_broken_inputs_and_failed_writes(
 
     _write_images(tmp_path / "in", ["a.png", "c.png", "d.png"])
     (tmp_path / "in" / "b.png").write_bytes(b"not a png")
-    real = seg_mod.write_png
+    real = seg_mod.write_overlay
 
-    def flaky(path, array):
-        if Path(path).name != "c_overlay.png":
-            return real(path, array)
+    def flaky(path, array, fmt):
+        if Path(path).name != "c_overlay.jpg":
+            return real(path, array, fmt)
 
         def half_then_fail(tmp):
             Path(tmp).write_bytes(b"\x89PNG half")
@@ -192,7 +197,7 @@ def test_pipeline_keeps_order_and_reports_broken_inputs_and_failed_writes(
 
         atomic_write(path, half_then_fail)
 
-    monkeypatch.setattr(seg_mod, "write_png", flaky)
+    monkeypatch.setattr(seg_mod, "write_overlay", flaky)
     srcs = expand_inputs([str(tmp_path / "in")])
     rep = segment_files(seg, srcs, tmp_path / "out", rank=0, world=1, progress=False)
     rows = _read_csv(tmp_path / "out" / "summary.csv")
@@ -203,8 +208,8 @@ def test_pipeline_keeps_order_and_reports_broken_inputs_and_failed_writes(
     assert {r["input"] for r in rep.failed} == {
         str(tmp_path / "in" / n) for n in ("b.png", "c.png")
     }
-    assert (tmp_path / "out" / "d_overlay.png").is_file()
-    assert not (tmp_path / "out" / "c_overlay.png").exists()
+    assert (tmp_path / "out" / "d_overlay.jpg").is_file()
+    assert not (tmp_path / "out" / "c_overlay.jpg").exists()
     assert not list((tmp_path / "out").glob(".*tmp*"))  # no half-written files left
 
 
@@ -245,7 +250,7 @@ def test_serial_run_writes_the_same_files_as_the_pipeline(tmp_path, seg):
     srcs = expand_inputs([str(tmp_path / "in")])
     segment_files(seg, srcs, tmp_path / "p", rank=0, world=1, progress=False)
     segment_files(seg, srcs, tmp_path / "s", rank=0, world=1, progress=False, pipeline=False)
-    names = sorted(p.name for p in (tmp_path / "p").glob("*.png"))
-    assert len(names) == 6
+    names = _outputs(tmp_path / "p")
+    assert len(names) == 6 and names == _outputs(tmp_path / "s")
     for n in names:
         assert (tmp_path / "p" / n).read_bytes() == (tmp_path / "s" / n).read_bytes()

@@ -16,8 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="segment fundus photographs: probability map, mask and overlay per image",
         description="Segment the retinal vessels of fundus photographs (jpg, png, tif, gif, "
         "ppm, bmp; any size; grayscale, RGBA and 16-bit converted). Per image writes "
-        "<stem>_prob.png, <stem>_mask.png and <stem>_overlay.png into --out, plus summary.csv "
-        "(size, scale, threshold, vessel fraction inside the FOV, seconds).\n\n"
+        "<stem>_prob.png (lossless 16-bit probability), <stem>_mask.png and "
+        "<stem>_overlay.jpg into --out (--outputs, --prob-format and --overlay-format choose), "
+        "plus summary.csv (size, scale, threshold, vessel fraction inside the FOV, seconds)."
+        "\n\n"
         "Each image is resized so its field of view matches the training scale of the weights "
         "(--scale auto; see docs/segment.md), predicted in overlapping tiles and the map "
         "resized back. Existing outputs are never replaced without --overwrite.\n\n"
@@ -29,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Examples:\n"
         "  saunet segment --demo --out demo-output\n"
         "  saunet segment photos/ extra/*.jpg --weights chase --out vessels --tta\n"
-        "  saunet segment hrf_01.jpg --fov hrf_01_mask.tif --scale 0.5 --threshold 0.45",
+        "  saunet segment hrf_01.jpg --fov hrf_01_mask.tif --scale 0.5 --threshold 0.45\n"
+        "  saunet segment photos/ --outputs prob --prob-format npy --out maps",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or globs")
     p.add_argument(
@@ -84,6 +87,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="torch.compile the network: ~8-25 s once, then the fastest CPU forward pass; auto: "
         "on for CPU runs with enough images to repay that (docs/segment.md; default: auto)",
     )
+    p.add_argument(
+        "--outputs",
+        default="prob,mask,overlay",
+        metavar="KINDS",
+        help="which files per image, comma-separated from prob, mask, overlay (default: all)",
+    )
+    p.add_argument(
+        "--prob-format",
+        choices=("png16", "tiff", "npy"),
+        default="png16",
+        help="probability map: 16-bit PNG, float32 TIFF or float32 .npy, all lossless "
+        "(default: png16)",
+    )
+    p.add_argument(
+        "--overlay-format",
+        choices=("jpg", "png"),
+        default="jpg",
+        help="overlay picture: JPEG quality 90 or PNG (default: jpg)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument(
         "--demo", action="store_true", help="segment skimage.data.retina() (no INPUT needed)"
@@ -103,6 +125,7 @@ def _device(spec: str, world: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from saunet.errors import UserError
+    from saunet.inference.encode import OutputSpec
     from saunet.inference.scale import parse_scale
     from saunet.inference.segment_files import (
         demo_source,
@@ -124,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--onnx goes with --backend onnx")
     if args.onnx and not os.path.isfile(args.onnx):
         raise UserError(f"--onnx {args.onnx}: no such file")
+    spec = OutputSpec.parse(args.outputs, args.prob_format, args.overlay_format)
     sources = [demo_source()] if args.demo else expand_inputs(args.inputs)
     rank, world = dist_from_env()
     weights = args.weights or (None if args.onnx else "drive")
@@ -149,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
 
     report = segment_files(
         build, sources, args.out, fov=args.fov, scale=args.scale, threshold=args.threshold,
-        tta=args.tta, field_angle=args.field_angle, overwrite=args.overwrite, rank=rank,
-        world=world,
+        tta=args.tta, field_angle=args.field_angle, overwrite=args.overwrite, outputs=spec,
+        rank=rank, world=world,
     )  # fmt: skip
     failed = report.failed
     done = len(report.rows) - len(failed)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from saunet.data.io import write_png
+from saunet.inference.encode import write_prob_map
 from saunet.paper import DATASET_TITLE, MODEL_ROW, PAPER_RESULTS, PAPER_TABLE_WITH_COMPARISON
 from saunet.utils.files import atomic_write, atomic_write_text
 
@@ -201,7 +201,8 @@ def write_report(
     samples: Sequence[dict] | None = None,
 ) -> None:
     """Write ``metrics.json``, ``per_image.csv``, ``table.md``, ``roc.png``, ``pr.png`` and,
-    with ``probs``, ``probs/<name>.png`` (8-bit, ``round(p * 255)``) into ``out``."""
+    with ``probs``, ``probs/<name>.png`` (lossless 16-bit, ``round(p * 65535)``; any image
+    library reads it back within 7.7e-6 of ``p``) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "metrics.json", to_json(doc) + "\n")
     atomic_write_text(out / "per_image.csv", _per_image_csv(doc))
@@ -209,5 +210,5 @@ def write_report(
     _plot_curves(doc, out)
     if probs is not None and samples is not None:
         for prob, s in zip(probs, samples, strict=True):
-            write_png(out / "probs" / f"{s['name']}.png", np.asarray(prob, dtype=np.float32))
+            write_prob_map(out / "probs" / f"{s['name']}.png", prob, "png16")
     log.info("wrote evaluation report to %s", out)

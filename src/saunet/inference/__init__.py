@@ -8,6 +8,7 @@
 * :mod:`.segmenter` - :class:`~saunet.inference.segmenter.Segmenter`: one photograph in,
   probability map, mask and FOV out (the path behind ``saunet segment`` and the API);
 * :mod:`.segment_files` - many files in, PNGs and ``summary.csv`` out;
+* :mod:`.encode` - the output files and their formats (lossless maps, JPEG overlay);
 * :mod:`.overlay` - the mask drawn on the photograph;
 * :mod:`.pretrained` - :func:`~saunet.inference.pretrained.load_pretrained`.
 

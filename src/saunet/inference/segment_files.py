@@ -1,15 +1,18 @@
 """Segment many files: inputs, output planning, per-image outputs, summary CSV, sharding.
 
-For every input image ``<stem>.<ext>`` three PNGs are written into the output folder:
+For every input image ``<stem>.<ext>`` up to three files are written into the output folder
+(:class:`saunet.inference.encode.OutputSpec`; formats and sizes in docs/segment.md):
 
-* ``<stem>_prob.png``: vessel probability x 255, 8-bit, zero outside the FOV;
+* ``<stem>_prob.png``: vessel probability, lossless 16-bit (or ``.tif``/``.npy`` float32),
+  zero outside the FOV;
 * ``<stem>_mask.png``: binary mask (0/255), ``prob >= threshold`` inside the FOV;
-* ``<stem>_overlay.png``: the photograph with vessel pixels tinted green, outside the FOV dimmed;
+* ``<stem>_overlay.jpg``: the photograph with vessel pixels tinted green, outside the FOV
+  dimmed (or ``.png``);
 
 and one summary CSV (:data:`SUMMARY_FIELDS`, one row per input, failed ones too; ``seconds``
 is the time from the start of an image's prediction until its files are written). Images go
 through a pipeline: while the network runs on one, the next is decoded on a reader thread and
-the previous one's PNGs are encoded on a writer thread. Every file is written atomically
+the previous one's files are encoded on a writer thread. Every file is written atomically
 (temporary file + rename). Before any work, all planned outputs are checked: if one exists
 and ``overwrite`` is False nothing is done (:class:`UserError` naming the first one). An
 input that cannot be read or segmented is logged by name, recorded with
@@ -42,12 +45,12 @@ from tqdm import tqdm
 
 from saunet.data.io import IMAGE_EXTENSIONS, read_image, read_mask, write_png
 from saunet.errors import UserError
+from saunet.inference.encode import OutputSpec, write_overlay, write_prob_map
 from saunet.inference.overlay import overlay
 from saunet.inference.segmenter import SegmentationResult, Segmenter
 from saunet.utils.files import atomic_write_text
 
 __all__ = [
-    "OUTPUT_SUFFIXES",
     "SUMMARY_FIELDS",
     "Source",
     "SegmentReport",
@@ -62,7 +65,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OUTPUT_SUFFIXES = ("_prob.png", "_mask.png", "_overlay.png")
 SUMMARY_FIELDS = (
     "name", "input", "width", "height", "scale", "threshold", "fov_source",
     "vessel_fraction", "seconds", "status",
@@ -176,9 +178,12 @@ def summary_name(rank: int = 0, world: int = 1) -> str:
     return "summary.csv" if world <= 1 else f"summary-rank{rank}-of-{world}.csv"
 
 
-def planned_outputs(sources: Sequence[Source], out_dir: Path) -> list[Path]:
-    """The three PNGs of every source, in order."""
-    return [out_dir / f"{s.name}{suffix}" for s in sources for suffix in OUTPUT_SUFFIXES]
+def planned_outputs(
+    sources: Sequence[Source], out_dir: Path, spec: OutputSpec | None = None
+) -> list[Path]:
+    """The output files of every source, in order."""
+    spec = spec or OutputSpec()
+    return [p for s in sources for p in spec.paths(out_dir, s.name).values()]
 
 
 def dist_from_env() -> tuple[int, int]:
@@ -220,12 +225,18 @@ def _load(src: Source, fov_path: Path | None) -> tuple[np.ndarray, np.ndarray | 
     return src.load(), (read_mask(fov_path) if fov_path is not None else None)
 
 
-def _write_outputs(out_dir: Path, name: str, image: np.ndarray, res: SegmentationResult) -> None:
-    """The three PNGs of one image (runs on the writer thread; PNG encoding frees the GIL)."""
-    prob_path, mask_path, overlay_path = (out_dir / f"{name}{s}" for s in OUTPUT_SUFFIXES)
-    write_png(prob_path, np.where(res.fov, res.prob, 0.0).astype(np.float32))
-    write_png(mask_path, res.mask)
-    write_png(overlay_path, overlay(image, res.mask, fov=res.fov))
+def _write_outputs(
+    out_dir: Path, name: str, image: np.ndarray, res: SegmentationResult, spec: OutputSpec
+) -> None:
+    """The files of one image (runs on the writer thread; zlib and JPEG encoding free the GIL)."""
+    paths = spec.paths(out_dir, name)
+    if "prob" in paths:
+        prob = np.where(res.fov, res.prob, 0.0).astype(np.float32)
+        write_prob_map(paths["prob"], prob, spec.prob_format)
+    if "mask" in paths:
+        write_png(paths["mask"], res.mask)
+    if "overlay" in paths:
+        write_overlay(paths["overlay"], overlay(image, res.mask, fov=res.fov), spec.overlay_format)
 
 
 def _result_fields(res: SegmentationResult, seconds: float) -> dict[str, Any]:
@@ -277,6 +288,7 @@ def segment_files(
     tta: bool | None = None,
     field_angle: float | None = None,
     overwrite: bool = False,
+    outputs: OutputSpec | None = None,
     rank: int | None = None,
     world: int | None = None,
     progress: bool = True,
@@ -292,6 +304,8 @@ def segment_files(
         fov: FOV mask file (one input) or folder of masks (:func:`match_fov_masks`).
         scale, threshold, tta, field_angle: passed to :meth:`Segmenter.segment`.
         overwrite: replace existing outputs; otherwise any existing one is a UserError.
+        outputs: which files, in which formats (default: all three, 16-bit PNG map, JPEG
+            overlay).
         rank, world: shard; read from ``RANK``/``WORLD_SIZE`` when None.
         progress: show a tqdm bar (rank 0 only).
         pipeline: decode and write on background threads; False does every step on the
@@ -310,9 +324,10 @@ def segment_files(
     fov_paths = match_fov_masks(sources, fov)
     share = list(sources)[rank::world]
     summary = out / summary_name(rank, world)
-    outputs = planned_outputs(share, out)
+    spec = outputs or OutputSpec()
+    planned = planned_outputs(share, out, spec)
     if not overwrite:
-        existing = next((p for p in [*outputs, summary] if p.exists()), None)
+        existing = next((p for p in [*planned, summary] if p.exists()), None)
         if existing is not None:
             raise UserError(f"{existing}: output exists; pass --overwrite to replace it")
     if not isinstance(segmenter, Segmenter):
@@ -321,7 +336,7 @@ def segment_files(
     opts = dict(scale=scale, threshold=threshold, tta=tta, field_angle=field_angle)
     rows: list[dict[str, Any]] = []
     bar = tqdm(share, desc="segment", unit="img", disable=not progress or rank != 0)
-    # A three-stage pipeline: the next image is decoded and the previous one's PNGs are
+    # A three-stage pipeline: the next image is decoded and the previous one's files are
     # encoded on two threads while the network runs (benchmarks/bench_segment.py).
     pending: deque[tuple[dict[str, Any], Source, Future[None], SegmentationResult, float]]
     pending = deque()
@@ -354,7 +369,7 @@ def segment_files(
                     assert load is not None
                     image, fov_mask = load.result()
                     res = segmenter.segment(image, fov=fov_mask, **opts)
-                    fut = writer.submit(_write_outputs, out, src.name, image, res)
+                    fut = writer.submit(_write_outputs, out, src.name, image, res, spec)
                     pending.append((row, src, fut, res, t0))
                     del image
                 except Exception as exc:  # one bad input must not stop an archive run
@@ -372,4 +387,4 @@ def segment_files(
             _write_summary(summary, rows)
     log.info("rank %d/%d: %d images, %d failed, summary %s", rank, world, len(rows),
              sum(r["status"] != "ok" for r in rows), summary)  # fmt: skip
-    return SegmentReport(rows, summary, outputs)
+    return SegmentReport(rows, summary, planned)

@@ -1,0 +1,72 @@
+"""Output files of segment: lossless probability maps, JPEG/PNG overlays, the output spec."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from saunet.errors import UserError
+from saunet.inference.encode import OutputSpec, write_overlay, write_prob_map
+
+
+def _prob(h: int = 37, w: int = 53) -> np.ndarray:
+    p = np.random.default_rng(0).random((h, w)).astype(np.float32)
+    p[0, 0], p[0, 1] = 0.0, 1.0
+    return p
+
+
+@pytest.mark.parametrize("fmt", ["png16", "tiff", "npy"])
+def test_prob_map_round_trips_with_plain_readers(tmp_path, fmt):
+    p = _prob()
+    path = tmp_path / "m"
+    write_prob_map(path, p, fmt)
+    if fmt == "npy":
+        back = np.load(path)
+        np.testing.assert_array_equal(back, p)
+    elif fmt == "tiff":
+        with Image.open(path) as im:
+            assert im.format == "TIFF" and im.mode == "F"
+            np.testing.assert_array_equal(np.asarray(im), p)
+    else:
+        with Image.open(path) as im:
+            assert im.format == "PNG"
+            back = np.asarray(im).astype(np.float64) / 65535
+        assert np.abs(back - p).max() <= 0.5 / 65535 + 1e-7  # half a step, float32 rounding
+        assert back.min() == 0.0 and back.max() == 1.0
+    assert [q.name for q in tmp_path.iterdir()] == ["m"]  # no temporary file left
+
+
+def test_prob_map_distinguishes_what_8_bits_would_tie(tmp_path):
+    p = np.array([[0.5000, 0.5010, 0.5020, 0.5030]], np.float32)  # one 8-bit step apart at most
+    write_prob_map(tmp_path / "m.png", p)
+    back = np.asarray(Image.open(tmp_path / "m.png"))
+    assert len(np.unique(back)) == 4 and len(np.unique(np.round(p * 255))) < 4
+
+
+def test_overlay_formats(tmp_path):
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[5:15, 5:25] = (40, 255, 80)
+    write_overlay(tmp_path / "o.jpg", rgb, "jpg")
+    write_overlay(tmp_path / "o.png", rgb, "png")
+    with Image.open(tmp_path / "o.jpg") as im:
+        assert im.format == "JPEG" and im.size == (30, 20)
+        assert np.abs(np.asarray(im).astype(int) - rgb).mean() < 12  # lossy, but the picture
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o.png")), rgb)
+
+
+def test_output_spec(tmp_path):
+    spec = OutputSpec.parse("mask, prob,mask", "npy", "png")
+    assert spec.kinds == ("mask", "prob")
+    assert spec.paths(tmp_path, "a") == {
+        "mask": tmp_path / "a_mask.png",
+        "prob": tmp_path / "a_prob.npy",
+    }
+    assert list(OutputSpec().paths(tmp_path, "b").values()) == [
+        tmp_path / "b_prob.png", tmp_path / "b_mask.png", tmp_path / "b_overlay.jpg",
+    ]  # fmt: skip
+    for bad in ("prob,edges", "", " , "):
+        with pytest.raises(UserError, match="--outputs"):
+            OutputSpec.parse(bad, "png16", "jpg")
+    with pytest.raises(UserError, match="--prob-format"):
+        OutputSpec(prob_format="png8")
