@@ -110,3 +110,76 @@ def test_evaluate_command_user_errors(tmp_path, synthetic, checkpoint, capsys):
     assert main([*args, "--pad-to", "big"]) == 2
     assert main(["evaluate", "--checkpoint", str(tmp_path / "nope"), "--dataset", "drive"]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def _folder_args(spec: dict, masks: bool) -> list[str]:
+    d = spec["test"]
+    return ["--images", d["images"], "--labels", d["labels"]] + (
+        ["--masks", d["masks"]] if masks else []
+    )
+
+
+@pytest.mark.parametrize("masks", [True, False])
+def test_own_folder_goes_through_the_segment_path(
+    tmp_path, tiny_dataset, tiny_checkpoint, masks, capsys
+):
+    """--images/--labels: a folder of one's own photographs, predicted as `segment` does."""
+    from saunet.inference.segmenter import Segmenter
+
+    ckpt = tiny_checkpoint(tmp_path / "w.safetensors", scale={"fov_diameter_px": 30.0})
+    out = tmp_path / "eval"
+    args = ["evaluate", "--checkpoint", str(ckpt), *_folder_args(tiny_dataset, masks)]
+    assert main([*args, "--out", str(out)]) == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["data"]["dataset"] == "folder" and doc["data"]["n_images"] == 2
+    assert doc["inference"]["mode"] == "segment" and doc["inference"]["pad_to"] is None
+    for name in ("per_image.csv", "table.md", "roc.png", "pr.png", "probs/im0.png"):
+        assert (out / name).stat().st_size > 0
+    # the scored maps are the maps `segment` makes of the same photographs
+    from PIL import Image
+
+    seg = Segmenter.from_weights(str(ckpt), device="cpu", precision="fp32")
+    folder = Path(tiny_dataset["test"]["images"])
+    for i in range(2):
+        image = np.asarray(Image.open(folder / f"im{i}.png"))
+        fov = np.asarray(Image.open(folder / f"im{i}_mask.png")) > 0 if masks else None
+        res = seg.segment(image, fov=fov)
+        assert doc["inference"]["scales"][i] == pytest.approx(res.scale)
+        assert res.scale != 1.0  # the resolution policy ran
+        written = np.asarray(Image.open(out / "probs" / f"im{i}.png")) / 65535
+        np.testing.assert_allclose(written, res.prob, atol=1e-4)
+    assert "protocol `fov`" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--images", "x"], "--images DIR and --labels DIR"),
+        (["--dataset", "drive", "--images", "x", "--labels", "y"], "folder only"),
+        ([], "--dataset"),
+    ],
+)
+def test_folder_usage_errors(tmp_path, tiny_checkpoint, extra, message, capsys):
+    ckpt = tiny_checkpoint(tmp_path / "w.safetensors")
+    assert main(["evaluate", "--checkpoint", str(ckpt), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_empty_folder_and_label_of_another_size_are_one_line(tmp_path, tiny_checkpoint, capsys):
+    from PIL import Image
+
+    ckpt = tiny_checkpoint(tmp_path / "w.safetensors")
+    (tmp_path / "empty").mkdir()
+    args = ["evaluate", "--checkpoint", str(ckpt), "--out", str(tmp_path / "o")]
+    assert (
+        main([*args, "--images", str(tmp_path / "empty"), "--labels", str(tmp_path / "empty")]) == 2
+    )
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    d = tmp_path / "odd"
+    d.mkdir()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(d / "a.png")
+    Image.fromarray(np.zeros((30, 40), np.uint8)).save(d / "a_label.png")
+    assert main([*args, "--images", str(d), "--labels", str(d)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a_label.png" in err and len(err.splitlines()) == 1

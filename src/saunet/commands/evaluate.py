@@ -19,12 +19,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  paper  whole image after crop-back, pixels of all images pooled (the authors')\n"
         "  fov    pixels inside the field-of-view mask only (most of the field)\n"
         "Writes metrics.json, per_image.csv, table.md (paper's numbers and the 2nd human "
-        "observer beside ours), roc.png, pr.png and probs/*.png into --out, and prints the table.",
+        "observer beside ours), roc.png, pr.png and probs/*.png into --out, and prints the table."
+        "\n\nYour own labelled photographs: --images DIR --labels DIR [--masks DIR] (pairing "
+        "as in `saunet data check`); they are predicted the way `saunet segment` predicts "
+        "(FOV from --masks or estimated, the resolution policy, tiles), so the numbers are "
+        "those a user of segment gets.",
         formatter_class=HelpFormatter,
         epilog="Examples:\n"
         "  saunet evaluate --checkpoint drive --dataset drive --data-root ../shared/data\n"
         "  saunet evaluate --probs-dir other_tool/ --dataset drive --data-root ../shared/data "
-        "--protocol fov --out eval-other",
+        "--protocol fov --out eval-other\n"
+        "  saunet evaluate --checkpoint drive --images mine/images --labels mine/labels "
+        "--out eval-mine",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
@@ -37,11 +43,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="evaluate probability maps from any tool instead (PNG/NPY named after the images)",
     )
-    p.add_argument("--dataset", required=True, help="dataset name, e.g. drive or chase")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="drive, chase or folder (default: folder with --images, else required)",
+    )
+    p.add_argument("--images", metavar="DIR", help="your own photographs (folder dataset)")
+    p.add_argument("--labels", metavar="DIR", help="their vessel labels (folder dataset)")
+    p.add_argument("--masks", metavar="DIR", help="their FOV masks (optional; else estimated)")
     p.add_argument(
         "--data-root", metavar="ROOT", default=None, help="datasets root (default: $SAUNET_DATA)"
     )
-    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="split to evaluate (default: test; all for a folder dataset)",
+    )
+    p.add_argument(
+        "--inference",
+        choices=("paper", "segment"),
+        default=None,
+        help="paper: each image whole at its own size, padded (--pad-to; the authors'); "
+        "segment: the saunet segment path (default: segment for a folder, else paper)",
+    )
     p.add_argument("--protocol", choices=tuple(_PROTOCOLS), default="both", help="default: both")
     p.add_argument(
         "--threshold", type=float, default=None, help="fixed threshold (default 0.5, the paper's)"
@@ -90,6 +114,22 @@ def _pad(value: str) -> tuple[int, int] | str | None:
     return h, w
 
 
+def _dataset(args: argparse.Namespace) -> tuple[str, dict | None]:
+    """``(dataset, folder)`` from --dataset and --images/--labels/--masks."""
+    from saunet.errors import UserError
+
+    dataset = args.dataset or ("folder" if args.images or args.labels else None)
+    if dataset is None:
+        raise UserError("pass --dataset drive|chase, or --images DIR --labels DIR")
+    if dataset != "folder":
+        if args.images or args.labels or args.masks:
+            raise UserError("--images/--labels/--masks apply to --dataset folder only")
+        return dataset, None
+    if not args.images or not args.labels:
+        raise UserError("a folder dataset needs --images DIR and --labels DIR")
+    return dataset, {"images": args.images, "labels": args.labels, "masks": args.masks}
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -97,30 +137,35 @@ def run(args: argparse.Namespace) -> int:
     from saunet.evaluation.outputs import render_table
     from saunet.evaluation.pipeline import evaluate_checkpoint, evaluate_prob_dir
 
+    dataset, folder = _dataset(args)
     if args.threshold is not None and args.threshold_policy != "fixed":
         raise UserError("--threshold goes with --threshold-policy fixed only")
     threshold = 0.5 if args.threshold is None else args.threshold
     protocols = _PROTOCOLS[args.protocol]
     stem = Path(args.checkpoint or args.probs_dir.rstrip("/")).stem or "maps"
-    out = args.out or str(Path("evaluation") / f"{args.dataset}-{stem}")
+    out = args.out or str(Path("evaluation") / f"{dataset}-{stem}")
+    split = args.split or ("all" if dataset == "folder" else "test")
     common = dict(
         protocols=protocols,
         threshold=threshold,
         threshold_policy=args.threshold_policy,
         val_split=args.val_split or ("checkpoint" if args.checkpoint else "train"),
-        split=args.split,
+        split=split,
+        folder=folder,
         out_dir=out,
         overwrite=args.overwrite,
     )
     if args.checkpoint:
         amp = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
         doc = evaluate_checkpoint(
-            args.checkpoint, args.dataset, args.data_root, device=args.device, amp_dtype=amp,
-            tta=args.tta, pad_to=_pad(args.pad_to), write_probs=not args.no_probs, **common,
+            args.checkpoint, dataset, args.data_root, device=args.device, amp_dtype=amp,
+            tta=args.tta, pad_to=_pad(args.pad_to), write_probs=not args.no_probs,
+            inference=args.inference or ("segment" if dataset == "folder" else "paper"),
+            **common,
         )  # fmt: skip
     else:
         doc = evaluate_prob_dir(
-            args.probs_dir, args.dataset, args.data_root, val_prob_dir=args.val_probs_dir, **common
+            args.probs_dir, dataset, args.data_root, val_prob_dir=args.val_probs_dir, **common
         )
     print(render_table(doc))
     print(f"wrote {out}/ (metrics.json, per_image.csv, table.md, roc.png, pr.png)")

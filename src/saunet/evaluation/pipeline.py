@@ -30,6 +30,7 @@ from saunet.evaluation.protocols import (
     select_threshold,
 )
 from saunet.inference.predictor import predict_probabilities
+from saunet.inference.segmenter import Segmenter
 from saunet.models.checkpoint import load_model, resolve_checkpoint
 from saunet.paper import PAPER_PAD
 from saunet.utils.files import file_sha256
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 
 PROB_EXTENSIONS = (".png", ".npy", ".tif", ".tiff")
+#: How :func:`evaluate_checkpoint` predicts: the authors' whole-image way, or ``segment``'s.
+INFERENCE_MODES = ("paper", "segment")
 
 
 def read_prob_map(path: str | os.PathLike) -> np.ndarray:
@@ -245,10 +248,17 @@ def evaluate_checkpoint(
     amp_dtype: Any = None,
     tta: bool = False,
     pad_to: tuple[int, int] | str | None = "paper",
+    inference: str = "paper",
     write_probs: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Predict a dataset split with a checkpoint and evaluate it; optionally write a report.
+
+    ``inference``: ``"paper"`` predicts each image whole at its own resolution, padded as
+    ``pad_to`` says (the authors' evaluation); ``"segment"`` runs the path of
+    ``saunet segment`` (:class:`saunet.inference.segmenter.Segmenter`: the FOV mask when the
+    dataset has one, else estimated; the resolution policy; tiles; fp32), so that the
+    numbers are those a user of ``segment`` gets on photographs of another camera.
 
     ``checkpoint``: a ``.safetensors`` path, a run directory or a shipped name (``drive``).
     ``pad_to="paper"`` pads like the authors (592x592 DRIVE, 1008x1008 CHASE_DB1); a tuple
@@ -270,12 +280,25 @@ def evaluate_checkpoint(
         model, meta = load_model(path, device)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from exc
-    if isinstance(pad_to, str):
+    if inference not in INFERENCE_MODES:
+        raise UserError(f"inference {inference!r}: choose {', '.join(INFERENCE_MODES)}")
+    if isinstance(pad_to, str) or inference == "segment":
         pad_to = PAPER_PAD.get(dataset.lower()) if pad_to == "paper" else None
+    if inference == "segment":
+        pad_to = None
+        segmenter = Segmenter.from_weights(str(path), device=device, precision="fp32", tta=tta)
+    scales: list[float] = []
 
     def predict(samples: Sequence[dict], desc: str) -> list[np.ndarray]:
         maps = []
         for s in tqdm(samples, desc=desc, unit="img", disable=not progress):
+            if inference == "segment":
+                res = segmenter.segment(
+                    s["image"], fov=s["fov"] if s.get("fov_source") == "mask" else None
+                )
+                scales.append(res.scale)
+                maps.append(res.prob)
+                continue
             size = tuple(np.shape(s["label"]))
             pad = (
                 pad_to
@@ -301,8 +324,9 @@ def evaluate_checkpoint(
         "source": "checkpoint",
         "checkpoint": {"path": str(path), "sha256": file_sha256(path), "meta": meta},
         "data": data_identity(dataset, split, root, samples),
-        "inference": {"pad_to": list(pad_to) if pad_to else None, "tta": tta,
-                      "amp_dtype": str(amp_dtype) if amp_dtype else None, "device": str(device)},
+        "inference": {"mode": inference, "pad_to": list(pad_to) if pad_to else None, "tta": tta,
+                      "amp_dtype": str(amp_dtype) if amp_dtype else None, "device": str(device),
+                      **({"scales": scales[-len(samples):]} if scales else {})},
         "threshold": policy_info,
     }  # fmt: skip
     return _finish(doc, probs, samples, protocols, thresholds, out, write_probs)
