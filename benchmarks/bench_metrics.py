@@ -1,6 +1,6 @@
 """Time the exact AUC (and AUC-PR, best-F1 threshold) on 6.6 M pixels, the DRIVE test set.
 
-Issue 4 asks for the 20 DRIVE test images (20 x 584 x 565 = 6.6 M pixels) in under 1 s.
+Target: the 20 DRIVE test images (20 x 584 x 565 = 6.6 M pixels) in under 1 s.
 Uses the real DRIVE labels with a blurred, noisy "prediction" when the data root exists
 ($SAUNET_DATA or ../shared/data), else synthetic labels of the same size.
 

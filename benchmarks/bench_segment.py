@@ -12,7 +12,7 @@ bf16 autocast where native, tiles aligned to 16 px) and measures, on the same im
   per-image wall time; and one image alone (single-image latency through ``segment``);
 * the same folder with ``pipeline=False`` (no reader/writer threads), to show what the
   pipeline buys;
-* the ratio end to end / model-only (issue 8: <= 1.3) and the per-image time (<= 60 ms).
+* the ratio end to end / model-only (target <= 1.3) and the per-image time (target <= 60 ms on a CPU with native bf16).
 
 Warm-up (first call; the compilation for ``on``) is timed separately and excluded.
 An accuracy guard compares the shipped path's probability maps with fp32 eager maps of the
