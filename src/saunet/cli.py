@@ -25,6 +25,7 @@ COMMANDS = (
     "evaluate",
     "compare",
     "segment",
+    "measure",
     "export",
     "reproduce",
     "report",

@@ -67,3 +67,8 @@ def test_weighted_mean_skips_undefined_values():
     assert weighted_mean([None], [1.0]) is None
     assert weighted_mean([], []) is None
     assert arc_chord(np.zeros((3, 2))) is None
+
+
+def test_a_path_back_to_its_start_has_no_arc_over_chord():
+    # Both ends at one branch point: the chord is under 1 px, arc/chord would explode.
+    assert arc_chord(np.array([[0.0, 0.0], [5.0, 5.0], [0.0, 0.5]])) is None

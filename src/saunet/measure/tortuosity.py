@@ -5,7 +5,8 @@ All lengths are in pixels, measured on the smoothed centreline of each segment
 
 * **Distance measure** (arc over chord) of one segment: ``L / C``, with ``L`` the arc length
   and ``C`` the straight distance between its ends; 1 for a straight segment. Undefined
-  (None) when ``C = 0`` (a closed loop). The image value is the length-weighted mean over
+  (None) when ``C`` < :data:`MIN_CHORD_PX` = 1 px (a closed loop, or a path that leaves a
+  branch point and comes back to it). The image value is the length-weighted mean over
   the segments where it is defined: ``sum(L_i * t_i) / sum(L_i)``.
 * **Tortuosity density** (Grisan, Foracchia, Ruggeri, IEEE TMI 27(3):310-319, 2008) of one
   segment of length ``L_c`` cut at its ``n - 1`` inflection points into ``n`` turns of arc
@@ -33,6 +34,7 @@ from saunet.measure.skeleton import Segment, path_length, smooth_path
 __all__ = [
     "CURVATURE_SIGMA_PX",
     "MIN_CURVATURE",
+    "MIN_CHORD_PX",
     "arc_chord",
     "signed_curvature",
     "inflections",
@@ -41,6 +43,8 @@ __all__ = [
     "segment_measures",
 ]
 
+#: Shortest chord (px) for which arc/chord is defined.
+MIN_CHORD_PX = 1.0
 #: Extra smoothing (px along the path) before curvature is taken: pixel staircases have a
 #: period of a few px, vessel bends tens of px.
 CURVATURE_SIGMA_PX = 4.0
@@ -49,12 +53,12 @@ MIN_CURVATURE = 0.01
 
 
 def arc_chord(points: np.ndarray) -> float | None:
-    """Arc length over chord of an open ``(N, 2)`` path; None when the chord is 0."""
+    """Arc length over chord of an open ``(N, 2)`` path; None when the chord is < 1 px."""
     p = np.asarray(points, dtype=float)
     if len(p) < 2:
         return None
     chord = float(np.hypot(*(p[-1] - p[0])))
-    return path_length(p) / chord if chord > 0 else None
+    return path_length(p) / chord if chord >= MIN_CHORD_PX else None
 
 
 def signed_curvature(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
