@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import torch
 from saunet import build_model
 from saunet.inference.segmenter import Segmenter, TorchPredictor
 from saunet.models.checkpoint import load_model, save_checkpoint
+from saunet.utils.files import file_sha256
 
 ort = pytest.importorskip("onnxruntime")
 from saunet.inference import export as E  # noqa: E402
@@ -54,11 +57,51 @@ def test_cached_export_is_reused(exported, monkeypatch, tmp_path):
     assert E.cached_onnx(model, meta) == path
 
 
-def test_dynamic_shapes_and_metadata(exported):
+def _strings(doc) -> list[str]:
+    if isinstance(doc, dict):
+        return [s for k, v in doc.items() for s in [str(k), *_strings(v)]]
+    if isinstance(doc, list):
+        return [s for v in doc for s in _strings(v)]
+    return [doc] if isinstance(doc, str) else []
+
+
+def test_metadata_names_weights_without_paths(exported):
+    ckpt, path = exported
+    meta = E.read_onnx_meta(path)
+    assert meta["weights"] == {"name": "rand", "file": "rand.safetensors",
+                               "sha256": file_sha256(ckpt)}  # fmt: skip
+    assert "path" not in meta
+    for s in _strings(meta):  # no absolute path, POSIX or Windows
+        assert not re.search(r"(^|[\s'\"(])(/[^/\s]+/|[A-Za-z]:\\)", s), s
+    # nor anywhere in the file (the exporter's per-node stack traces name source files)
+    raw = path.read_bytes()
+    for folder in (ckpt.parent, Path(E.__file__).resolve().parents[2], Path.home()):
+        assert str(folder).encode() not in raw, folder
+
+
+def test_metadata_states_the_convention(exported):
     _, path = exported
     meta = E.read_onnx_meta(path)
     assert meta["threshold"] == 0.43 and meta["scale"] == {"fov_diameter_px": 40.0}
     assert meta["divisor"] == 8
+    inp, out = meta["input"], meta["output"]
+    assert (inp["name"], inp["layout"], inp["channels"], inp["dtype"]) == (
+        "image", "NCHW", "RGB", "float32")  # fmt: skip
+    assert inp["range"] == [0.0, 1.0] and inp["side_multiple"] == 8
+    assert "zeros" in inp["padding"] and "% 8" in inp["padding"]
+    assert out["name"] == "prob" and "probability" in out["meaning"]
+    assert "sigmoid already applied" in out["meaning"]
+    # a client reads the same through onnxruntime alone
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert json.loads(sess.get_modelmeta().custom_metadata_map[E.META_KEY]) == meta
+    # and the graph does what the metadata says: probabilities in [0, 1]
+    x = np.random.default_rng(2).random((1, 3, 32, 40), dtype=np.float32)
+    prob = sess.run(None, {inp["name"]: x})[0]
+    assert prob.shape == (1, 1, 32, 40) and 0 <= prob.min() and prob.max() <= 1
+
+
+def test_dynamic_shapes(exported):
+    _, path = exported
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (inp,) = sess.get_inputs()
     assert inp.name == "image" and isinstance(inp.shape[0], str)

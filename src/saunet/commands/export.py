@@ -13,11 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export",
         help="export weights to ONNX (dynamic batch/height/width)",
         description="Export shipped weights or a checkpoint to ONNX (torch.onnx dynamo "
-        "exporter). Input 'image' float32 (batch, 3, H, W) = RGB / 255, output 'prob' "
+        "exporter). Input 'image' float32 (batch, 3, H, W) = RGB in [0, 1], output 'prob' "
         "(batch, 1, H, W) vessel probabilities; H and W must be multiples of 8: pad with "
         "zeros (centred) and crop the output back, as saunet segment --backend onnx does. "
-        "The weights' threshold and training scale are embedded in the ONNX metadata "
-        "(key 'saunet'). The export is checked against PyTorch with onnxruntime if installed.",
+        "The ONNX metadata (key 'saunet') holds the weights' threshold, training scale, "
+        "file name and sha256, and this input/output convention; docs/segment.md has a "
+        "plain onnxruntime client. The export is checked against PyTorch with onnxruntime "
+        "if installed.",
         formatter_class=HelpFormatter,
         epilog="Examples:\n"
         "  saunet export --weights drive --format onnx --out sa-unet-drive.onnx\n"
