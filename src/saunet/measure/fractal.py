@@ -34,14 +34,18 @@ def box_sizes(shape: tuple[int, int]) -> list[int]:
 
 def box_counts(mask: np.ndarray, sizes: list[int]) -> list[int]:
     """Number of ``s x s`` boxes of the grid anchored at the top-left corner that hold a
-    vessel pixel, for each size ``s``."""
-    m = np.asarray(mask, dtype=bool)
-    h, w = m.shape
-    out = []
-    for s in sizes:
-        ph, pw = -h % s, -w % s
-        padded = np.pad(m, ((0, ph), (0, pw)))
-        boxes = padded.reshape((h + ph) // s, s, (w + pw) // s, s).any(axis=(1, 3))
+    vessel pixel, for each size ``s`` (powers of two, ascending)."""
+    boxes = np.asarray(mask, dtype=bool)
+    out, s = [], 1
+    for size in sizes:
+        # A box of side 2s is the union of 2 x 2 boxes of side s of the same grid.
+        while s < size:
+            h, w = boxes.shape
+            boxes = np.pad(boxes, ((0, h % 2), (0, w % 2)))
+            boxes = boxes.reshape(boxes.shape[0] // 2, 2, boxes.shape[1] // 2, 2).any(axis=(1, 3))
+            s *= 2
+        if s != size:
+            raise ValueError(f"box sizes must be ascending powers of two, got {sizes}")
         out.append(int(boxes.sum()))
     return out
 

@@ -185,9 +185,22 @@ def _extend(points: np.ndarray, at_start: bool, by: float) -> np.ndarray:
     return np.vstack([new[None], points]) if at_start else np.vstack([points, new[None]])
 
 
-def _raw_paths(skel: np.ndarray) -> tuple[list[dict], dict[int, np.ndarray]]:
-    """Ordered pixel paths between junction knots, each end tagged with its knot id or None."""
-    nb = ndi.convolve(skel.astype(np.uint8), _RING, mode="constant") * skel
+def _neighbours(b: np.ndarray) -> np.ndarray:
+    """Number of 8-neighbours of each pixel that are set in ``b`` (uint8)."""
+    p = np.pad(b.astype(np.uint8), 1)
+    h, w = b.shape
+    return sum(p[1 + a : 1 + a + h, 1 + c : 1 + c + w] for a, c in _STEPS)
+
+
+def _raw_paths(
+    skel: np.ndarray, order_limit: int | None = None
+) -> tuple[list[dict], dict[int, np.ndarray]]:
+    """Ordered pixel paths between junction knots, each end tagged with its knot id or None.
+
+    Paths of more than ``order_limit`` pixels are not ordered (their ``pixels`` are just
+    their two tips): pruning only needs the short ones in order.
+    """
+    nb = _neighbours(skel) * skel
     junction = nb >= 3
     clusters, _ = ndi.label(ndi.binary_dilation(junction, _EIGHT), structure=_EIGHT)
     clusters = np.where(junction, clusters, 0)
@@ -200,18 +213,22 @@ def _raw_paths(skel: np.ndarray) -> tuple[list[dict], dict[int, np.ndarray]]:
         centroids = {int(i): np.array([cr[i], cc[i]]) for i in np.flatnonzero(n)}
     body = skel & ~junction
     labels, _ = ndi.label(body, structure=_EIGHT)
-    tip_mask = body & (ndi.convolve(body.astype(np.uint8), _RING, mode="constant") <= 1)
+    tip_mask = body & (_neighbours(body) <= 1)
     h, w = skel.shape
     paths: list[dict] = []
     for idx, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
         own = labels[sl] == idx
-        rr, cc = np.nonzero(own)
-        pix = set(zip((rr + sl[0].start).tolist(), (cc + sl[1].start).tolist(), strict=True))
+        size = int(own.sum())
         tr, tc = np.nonzero(own & tip_mask[sl])
-        tips = list(zip((tr + sl[0].start).tolist(), (tc + sl[1].start).tolist(), strict=True))
-        ordered = _order(pix, min(tips) if tips else min(pix))
+        tips = sorted(zip((tr + sl[0].start).tolist(), (tc + sl[1].start).tolist(), strict=True))
+        if order_limit is not None and size > order_limit and len(tips) == 2:
+            ordered = tips
+        else:
+            rr, cc = np.nonzero(own)
+            pix = set(zip((rr + sl[0].start).tolist(), (cc + sl[1].start).tolist(), strict=True))
+            ordered = _order(pix, tips[0] if tips else min(pix))
         knots: list[int | None] = []
         for k, (r, c) in enumerate((ordered[0], ordered[-1])):
             near = {
@@ -221,12 +238,12 @@ def _raw_paths(skel: np.ndarray) -> tuple[list[dict], dict[int, np.ndarray]]:
             }
             # A one-pixel path touches both of its knots from either end.
             knots.append((min(near) if k == 0 else max(near)) if near and tips else None)
-        paths.append({"pixels": ordered, "knots": knots, "loop": not tips})
+        paths.append({"pixels": ordered, "knots": knots, "loop": not tips, "size": size})
     return paths, centroids
 
 
 def _flip(p: dict) -> dict:
-    return {"pixels": p["pixels"][::-1], "knots": p["knots"][::-1], "loop": p["loop"]}
+    return {**p, "pixels": p["pixels"][::-1], "knots": p["knots"][::-1]}
 
 
 def _merge_through(paths: list[dict], degree: dict[int, int]) -> list[dict]:
@@ -242,6 +259,7 @@ def _merge_through(paths: list[dict], degree: dict[int, int]) -> list[dict]:
             "pixels": a["pixels"] + b["pixels"],
             "knots": [a["knots"][0], b["knots"][1]],
             "loop": False,
+            "size": a["size"] + b["size"],
         }
         paths = [p for p in paths if p is not a0 and p is not b0] + [joined]
         degree[knot] = 0
@@ -256,11 +274,11 @@ def _build(
     ``spurs_only`` returns only the segments that pruning could remove (an end point and at
     most ``2 min_length + 2`` pixels), which saves smoothing every other path.
     """
-    raw, centroids = _raw_paths(skel)
+    raw, centroids = _raw_paths(skel, int(2 * min_length + 2) if spurs_only else None)
     paths = []
     for p in raw:
         k0, k1 = p["knots"]
-        if k0 is not None and k0 == k1 and len(p["pixels"]) < min_length:
+        if k0 is not None and k0 == k1 and p["size"] < min_length:
             continue  # a short path inside one knot of junction pixels, not a vessel
         paths.append(p)
     degree: dict[int, int] = {}
@@ -284,7 +302,7 @@ def _build(
                 cen = centroids[k][None]
                 pts = np.vstack([cen, pts]) if at_start else np.vstack([pts, cen])
             kinds.append("branch" if k is not None and degree.get(k, 0) >= 3 else "end")
-        if spurs_only and ("end" not in kinds or len(p["pixels"]) > 2 * min_length + 2):
+        if spurs_only and ("end" not in kinds or p["size"] > 2 * min_length + 2):
             continue
         smooth = smooth_path(pts)
         for at_start, kind in zip((True, False), kinds, strict=True):
