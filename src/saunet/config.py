@@ -9,6 +9,9 @@ in every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,27 @@ from saunet.data.online import ONLINE_OPS, check_online_ops
 from saunet.errors import UserError
 from saunet.models import ModelConfig, model_config
 
-__all__ = ["DataConfig", "TrainConfig", "RunConfig", "load_config", "apply_overrides"]
+__all__ = [
+    "DataConfig",
+    "TrainConfig",
+    "RunConfig",
+    "RESUME_SAFE_KEYS",
+    "load_config",
+    "read_config_dict",
+    "apply_overrides",
+    "apply_resume_overrides",
+]
+
+#: Keys a ``--resume`` may change: they decide how long and where the run goes on, not
+#: what it computes per epoch (``train.epochs`` must not fall below the epochs done).
+RESUME_SAFE_KEYS = (
+    "train.epochs",
+    "train.max_minutes",
+    "train.threads",
+    "train.device",
+    "train.save_every",
+    "data.root",
+)
 
 
 @dataclass
@@ -160,6 +183,11 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
+        if not isinstance(d, dict):
+            raise UserError(f"{source}: expected a mapping with model/data/train sections")
+        for section in ("model", "data", "train"):
+            if not isinstance(d.get(section) or {}, dict):
+                raise UserError(f"{source}: {section} must be a mapping of key: value")
         unknown = set(d) - {"name", "model", "data", "train"}
         if unknown:
             raise UserError(
@@ -172,9 +200,25 @@ class RunConfig:
             model = model_config(name, **model_d)
             data = _build(DataConfig, d.get("data") or {}, f"{source}: data")
             train = _build(TrainConfig, d.get("train") or {}, f"{source}: train")
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise UserError(f"{source}: {exc}") from exc
         return cls(model=model, data=data, train=train, name=str(d.get("name", "run")))
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a field's type hint (an int is a float; a bool is neither)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, origin or hint)
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -182,6 +226,10 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     unknown = set(values) - fields
     if unknown:
         raise UserError(f"{where}: unknown keys {sorted(unknown)}; valid keys: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if not _fits(value, hints[key]):
+            raise UserError(f"{where}.{key}: {value!r} is not of type {hints[key]}")
     return cls(**values)
 
 
@@ -190,15 +238,35 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: config file not found; see configs/ for examples")
-    try:
-        d = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(d, dict):
-        raise UserError(f"{path}: expected a mapping with model/data/train sections")
-    d = apply_overrides(d, overrides or [])
+    d = apply_overrides(read_config_dict(path, allow_empty=True), overrides or [])
     d.setdefault("name", path.stem)
     return RunConfig.from_dict(d, source=str(path))
+
+
+def read_config_dict(path: str | os.PathLike, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The mapping in YAML file ``path``; one-line :class:`UserError` for anything else.
+
+    Covers unreadable files, bytes that are not UTF-8, YAML syntax errors and documents that
+    are not a mapping (an empty file is ``{}`` only with ``allow_empty``).
+    """
+    path = Path(path)
+    try:
+        d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise UserError(f"{path}: not valid YAML{line} ({problem})") from exc
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if d is None and allow_empty:
+        return {}
+    if not isinstance(d, dict):
+        what = "empty" if d is None else f"a {type(d).__name__}"
+        raise UserError(f"{path}: is {what}, expected a mapping with model/data/train sections")
+    return d
 
 
 def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -216,3 +284,29 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
                 raise UserError(f"override {item!r}: {p} is not a section")
         target[parts[-1]] = yaml.safe_load(value)
     return d
+
+
+def apply_resume_overrides(
+    d: dict[str, Any], overrides: list[str], source: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Apply ``--resume`` overrides to a run's config dict, refusing unsafe keys by name.
+
+    Only :data:`RESUME_SAFE_KEYS` may change; an override that restates the current value
+    is accepted whatever its key. Returns the new dict and the keys that changed.
+    """
+    new = apply_overrides(d, overrides)
+    changed = []
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        section, _, name = key.partition(".")
+        old_value = (d.get(section) or {}).get(name) if isinstance(d.get(section), dict) else None
+        if (new.get(section) or {}).get(name) == old_value:
+            continue
+        if key not in RESUME_SAFE_KEYS:
+            raise UserError(
+                f"{source}: {key} cannot change on --resume (the epochs done were trained with "
+                f"{old_value!r}); safe to change: {', '.join(RESUME_SAFE_KEYS)}; "
+                "start a new run with --config to change it"
+            )
+        changed.append(key)
+    return new, changed

@@ -20,13 +20,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Examples:\n"
         "  saunet train --config configs/drive-cpu.yaml --data-root ../shared/data --out runs/drive-cpu\n"
         "  saunet train --config configs/drive.yaml --model unet18 train.epochs=5 --out runs/u18\n"
-        "  saunet train --resume runs/drive-cpu",
+        "  saunet train --resume runs/drive-cpu train.epochs=200",
     )
     p.add_argument("--config", type=Path, help="YAML recipe, e.g. configs/drive.yaml")
     p.add_argument("--model", help="registry model name (overrides model.name)")
     p.add_argument("--data-root", help="dataset root (default: $SAUNET_DATA)")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<config>-<model>)")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue a stopped run with its own config and data root; overrides may only "
+        "change train.epochs, train.max_minutes, train.threads, train.device, "
+        "train.save_every and data.root",
+    )
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (overrides train.device)")
     p.add_argument("--seed", type=int, help="overrides train.seed")
     p.add_argument("--no-test-eval", action="store_true", help="skip the final test evaluation")
@@ -39,19 +46,25 @@ def run(args: argparse.Namespace) -> int:
     from saunet.errors import UserError
     from saunet.training import train
 
+    overrides = list(args.overrides)
+    if args.model:
+        overrides.append(f"model.name={args.model}")
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    if args.seed is not None:
+        overrides.append(f"train.seed={args.seed}")
     if args.resume:
+        if args.config or args.out:
+            flag = "--config" if args.config else "--out"
+            raise UserError(
+                f"{flag} cannot be combined with --resume {args.resume}: a run resumes with "
+                "its own config in its own folder"
+            )
         run_dir = args.resume
         cfg = RunConfig()  # replaced by the run's own config.yaml
     else:
         if not args.config:
             raise UserError("pass --config configs/<recipe>.yaml (or --resume RUN_DIR)")
-        overrides = list(args.overrides)
-        if args.model:
-            overrides.append(f"model.name={args.model}")
-        if args.device:
-            overrides.append(f"train.device={args.device}")
-        if args.seed is not None:
-            overrides.append(f"train.seed={args.seed}")
         cfg = load_config(args.config, overrides)
         run_dir = args.out or Path("runs") / f"{cfg.name}-{cfg.model.name}"
     summary = train(
@@ -59,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir,
         data_root=args.data_root,
         resume=bool(args.resume),
+        overrides=overrides if args.resume else None,
         evaluate_test=not args.no_test_eval,
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "test"}, indent=2, default=str))

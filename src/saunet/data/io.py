@@ -16,6 +16,10 @@ Every format Pillow reads is accepted (tif, gif, jpg, png, ppm, bmp). Conversion
   Only the first frame of a multi-frame file is read; EXIF orientation is *not* applied
   (labels never carry it, so applying it to the image alone would misalign them).
 
+  Images above :func:`pixel_limit` (Pillow's decompression-bomb guard, 178,956,970 pixels,
+  unless ``$SAUNET_MAX_PIXELS`` or the ``max_pixels`` argument of :func:`open_image`
+  raises it) are refused from their header, with the setting that admits them.
+
 * :func:`read_mask` returns ``bool (H, W)``: Pillow's luminance (``"L"``) conversion, then
   ``> 127``. Going through luminance is what makes palette GIFs whose raw indices are 0/1
   (DRIVE ``2nd_manual``: index 1 is white) and 1-bit PNGs (CHASE_DB1 labels) come out right.
@@ -23,8 +27,12 @@ Every format Pillow reads is accepted (tif, gif, jpg, png, ppm, bmp). Conversion
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +47,7 @@ __all__ = [
     "SampleFiles",
     "open_image",
     "image_size",
+    "pixel_limit",
     "read_image",
     "read_mask",
     "write_png",
@@ -69,6 +78,28 @@ _OPEN_ERRORS = (
 )
 
 
+#: Environment variable raising (or, with ``0``, removing) the image size limit.
+MAX_PIXELS_ENV = "SAUNET_MAX_PIXELS"
+
+
+def pixel_limit() -> int | None:
+    """Largest image (width x height, pixels) opened; ``None`` means no limit.
+
+    ``$SAUNET_MAX_PIXELS`` when set (``0`` = no limit), else the size at which Pillow refuses
+    a file as a possible decompression bomb (twice ``Image.MAX_IMAGE_PIXELS``).
+
+    Raises:
+        DataError: the variable is not a non-negative integer.
+    """
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not value:
+        limit = Image.MAX_IMAGE_PIXELS
+        return None if limit is None else 2 * int(limit)
+    if not value.isdigit():
+        raise DataError(f"{MAX_PIXELS_ENV}={value!r}: expected a number of pixels (0 = no limit)")
+    return int(value) or None
+
+
 @dataclass(frozen=True)
 class SampleFiles:
     """The files of one sample; ``fov``/``second_label`` are ``None`` when absent."""
@@ -80,17 +111,36 @@ class SampleFiles:
     second_label: Path | None = None
 
 
-def open_image(path: str | os.PathLike, *, decode: bool = True) -> Image.Image:
+def open_image(
+    path: str | os.PathLike, *, decode: bool = True, max_pixels: int | None = None
+) -> Image.Image:
     """Open ``path`` with Pillow (first frame), decoding the pixels unless ``decode`` is False.
 
+    ``max_pixels`` (width x height) overrides :func:`pixel_limit`; ``0`` means no limit.
+
     Raises:
-        DataError: the file is missing, not an image, or truncated/corrupt.
+        DataError: the file is missing, not an image, truncated/corrupt, or larger than the
+            pixel limit (the message names the setting that admits it).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found; check the data root and file names")
+    limit = pixel_limit() if max_pixels is None else (max_pixels or None)
     try:
-        im = Image.open(path)
+        # Pillow's own guard is off here (it reads a process-wide setting); the same check
+        # is made below from the header, against this call's limit.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _pillow_guard_off():
+                im = Image.open(path)
+        w, h = im.size
+        if limit is not None and w * h > limit:
+            im.close()
+            raise DataError(
+                f"{path}: image is {w} x {h} = {w * h:,} pixels, above the limit of "
+                f"{limit:,} (a guard against decompression bombs); if you trust the file, "
+                f"set {MAX_PIXELS_ENV}={w * h} (or 0 for no limit) and run again"
+            )
         if decode:
             im.load()
     except _OPEN_ERRORS as exc:
@@ -99,6 +149,21 @@ def open_image(path: str | os.PathLike, *, decode: bool = True) -> Image.Image:
             "replace the file with an intact copy"
         ) from exc
     return im
+
+
+_guard_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pillow_guard_off() -> Iterator[None]:
+    """Switch off Pillow's process-wide pixel limit while one file's header is parsed."""
+    with _guard_lock:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:

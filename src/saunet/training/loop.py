@@ -2,13 +2,12 @@
 
 A run directory receives ``config.yaml`` (resolved), ``log.csv`` (one row per epoch),
 ``best.safetensors`` / ``last.safetensors`` (+ ``.json`` sidecars), ``curves.png`` and,
-at the end, ``eval/`` with the test-split evaluation.
+at the end, ``eval/`` with the test-split evaluation (:mod:`saunet.training.rundir` says
+what survives a kill and how a resume makes them agree again).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import os
@@ -19,10 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from tqdm import tqdm
 
-from saunet.config import RunConfig, TrainConfig
+from saunet.config import RunConfig, TrainConfig, read_config_dict
 from saunet.data.datasets import load_dataset, resolve_data_root
 from saunet.data.online import OnlineAugment
 from saunet.data.splits import make_train_val
@@ -35,18 +33,18 @@ from saunet.training.curves import plot_curves
 from saunet.training.distill import attach_teacher, mix_targets
 from saunet.training.distributed import broadcast_flag, init_distributed
 from saunet.training.ema import ema_decay_at, ema_update_, make_ema
+from saunet.training.rundir import (
+    load_resume_state,
+    prepare_run_dir,
+    repair_sidecars,
+    resume_rows,
+    write_log,
+)
 from saunet.training.schedule import learning_rate
-from saunet.training.state import epoch_seed, init_from_weights, load_run_state, save_run_state
+from saunet.training.state import epoch_seed, init_from_weights, save_run_state
 from saunet.utils.device import autocast, describe_hardware, resolve_device, resolve_precision
-from saunet.utils.files import atomic_write_text
 
 log = logging.getLogger(__name__)
-
-LOG_FIELDS = [
-    "epoch", "train_loss", "val_loss", "val_acc", "val_auc", "val_f1", "lr",
-    "seconds", "elapsed_minutes", "items_per_second",
-]  # fmt: skip
-
 
 PLOT_INTERVAL_S = 30.0
 #: Training steps between reads of the running loss on a GPU (each read waits for the GPU).
@@ -72,28 +70,12 @@ def loss_fn(name: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
     raise ValueError(f"unknown loss {name!r}; use bce or bce+dice")
 
 
-def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> RunConfig:
-    """Create ``run_dir`` (refusing to overwrite a run) or reload its config to resume."""
-    cfg_path = run_dir / "config.yaml"
-    if resume:
-        if not (run_dir / "last.safetensors").is_file():
-            raise UserError(
-                f"{run_dir}: nothing to resume (no last.safetensors); start a new run instead"
-            )
-        return RunConfig.from_dict(yaml.safe_load(cfg_path.read_text()), source=str(cfg_path))
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise UserError(
-            f"{run_dir}: run directory exists and is not empty; pass --resume {run_dir} to continue it or choose another --out"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    return cfg
-
-
 def load_training_data(cfg: RunConfig, data_root: str | None) -> TrainingData:
 
     d = cfg.data
-    root = resolve_data_root(data_root or d.root) if d.dataset != "folder" else data_root
+    # A folder dataset's root is only the base of relative folder paths; it may be absent.
+    root = data_root or d.root
+    root = resolve_data_root(root) if d.dataset != "folder" else root
     # A folder dataset with per-split folders trains on its "train" split only; a flat one
     # (no split keys) is all training data.
     split = "all" if d.dataset == "folder" and "train" not in (d.folder or {}) else "train"
@@ -160,46 +142,48 @@ def _better(select: str, value: float, best: float | None) -> bool:
     return value < best if select == "loss" else value > best
 
 
-def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in LOG_FIELDS})
-    atomic_write_text(path, buf.getvalue())
-
-
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [
-            {k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()}
-            for r in csv.DictReader(f)
-        ]
-
-
 def train(
     cfg: RunConfig,
     run_dir: str | Path,
     *,
     data_root: str | None = None,
     resume: bool = False,
+    overrides: list[str] | None = None,
     evaluate_test: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train ``cfg`` into ``run_dir``; returns a summary (best epoch, metrics, wall time).
 
-    With ``resume=True`` the run's own ``config.yaml`` is used and training continues after
-    the last completed epoch; because every random stream is seeded from ``(seed, epoch)``
-    the result equals an uninterrupted run on the same hardware.
+    With ``resume=True`` the run's own ``config.yaml`` is used, with ``overrides``
+    (``section.key=value``) where they are safe, and training continues after the last
+    completed epoch; because every random stream is seeded from ``(seed, epoch)`` the
+    result equals an uninterrupted run on the same hardware. The folder is locked for the
+    whole run (:class:`saunet.utils.lock.FolderLock`, main process only).
     """
     run_dir = Path(run_dir)
     dist = init_distributed()
+    lock = None
     if dist.is_main:
-        cfg = prepare_run_dir(run_dir, cfg, resume)
-    elif resume:
-        cfg = RunConfig.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        cfg, lock = prepare_run_dir(run_dir, cfg, resume, overrides=overrides, data_root=data_root)
+    dist.barrier()  # the other ranks read the config the main process has just written
+    if not dist.is_main and resume:
+        cfg = RunConfig.from_dict(read_config_dict(run_dir / "config.yaml"))
+    try:
+        return _train(cfg, run_dir, dist, data_root, resume, evaluate_test, progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path,
+    dist: Any,
+    data_root: str | None,
+    resume: bool,
+    evaluate_test: bool,
+    progress: bool,
+) -> dict[str, Any]:
     tc = cfg.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
@@ -237,15 +221,25 @@ def train(
     start_epoch, best, best_epoch, elapsed = 0, None, -1, 0.0
     rows: list[dict[str, Any]] = []
     if resume:
-        meta = load_run_state(run_dir / "last.safetensors", model, opt, ema)
+        meta = load_resume_state(run_dir, model, opt, ema)
         start_epoch = meta["epoch"] + 1
+        if tc.epochs < start_epoch:
+            raise UserError(
+                f"{run_dir}: train.epochs={tc.epochs} is fewer than the {start_epoch} epochs "
+                "already done; pass a larger train.epochs=N or none"
+            )
         best, best_epoch, elapsed = (
             meta.get("best"),
             meta.get("best_epoch", -1),
             meta["elapsed_seconds"],
         )
-        rows = [r for r in _read_log(run_dir / "log.csv") if r["epoch"] < start_epoch]
-        log.info("resuming %s after epoch %d", run_dir, meta["epoch"])
+        rows = resume_rows(run_dir, meta)
+        if dist.is_main:
+            # The log and sidecars are made to agree with the restored epoch at once, so a
+            # kill before the next epoch ends finds them consistent too.
+            write_log(run_dir / "log.csv", rows)
+            repair_sidecars(run_dir)
+        log.info("resuming %s after epoch %d", run_dir, start_epoch)
 
     train_model: torch.nn.Module = model
     if dist.world > 1:
@@ -350,12 +344,16 @@ def train(
             if improved:
                 save_run_state(run_dir / "best.safetensors", eval_model, None, meta)
             if tc.save_every and (epoch + 1) % tc.save_every == 0:
+                # With the optimizer state, so that a damaged last.safetensors can be
+                # replaced by the newest of these on resume.
                 save_run_state(
                     run_dir / "checkpoints" / f"epoch{epoch + 1:04d}.safetensors",
-                    eval_model, None, meta,
+                    model, opt, meta, ema=ema, publish_ema=True,
                 )  # fmt: skip
+            # last.safetensors is the epoch's commit point: a resume restores the log row
+            # from its metadata if a kill comes before the log is written.
             save_run_state(run_dir / "last.safetensors", model, opt, meta, ema=ema)
-            _write_log(run_dir / "log.csv", rows)
+            write_log(run_dir / "log.csv", rows)
             # Plotting takes ~0.3 s: every epoch on a CPU, but at most twice a minute when
             # epochs take a second (GPU); the final plot is drawn after the loop.
             if time.perf_counter() - last_plot >= PLOT_INTERVAL_S:
@@ -400,7 +398,7 @@ def evaluate_run(
     # A folder dataset names its own paths: $SAUNET_DATA (the DRIVE/CHASE root) is not its
     # root and may point anywhere, even nowhere.
     root = (
-        data_root
+        data_root or cfg.data.root
         if cfg.data.dataset == "folder"
         else data_root or cfg.data.root or os.environ.get("SAUNET_DATA")
     )

@@ -3,7 +3,10 @@
 ``best.safetensors`` and ``last.safetensors`` hold the model (keys ``model.*``); the last
 one also holds the optimizer (keys ``optim.<param index>.<name>``), with scalar state in
 the metadata, and, when the run averages its weights (``train.ema_decay``), the average
-(keys ``ema.*``; ``best.safetensors`` then holds the average as ``model.*``). Per-epoch
+(keys ``ema.*``; ``best.safetensors`` then holds the average as ``model.*``). The periodic
+``checkpoints/epochNNNN.safetensors`` hold what is evaluated as ``model.*`` (the average,
+if any, with the raw weights as ``raw.*``) and the optimizer, so a run whose
+``last.safetensors`` is damaged resumes from the newest of them. Per-epoch
 seeding (:func:`saunet.training.batches.epoch_generator` and :func:`epoch_seed`) makes the
 RNG state a function of ``(seed, epoch)``, so restoring the epoch restores every random
 stream. Nothing is ever unpickled.
@@ -17,7 +20,7 @@ from typing import Any
 import torch
 
 from saunet.errors import UserError
-from saunet.models.checkpoint import load_model, read_checkpoint, save_checkpoint
+from saunet.models.checkpoint import fit_state_dict, load_model, read_checkpoint, save_checkpoint
 from saunet.utils.files import file_sha256
 
 
@@ -64,12 +67,21 @@ def save_run_state(
     opt: torch.optim.Optimizer | None,
     meta: dict[str, Any],
     ema: torch.nn.Module | None = None,
+    *,
+    publish_ema: bool = False,
 ) -> Path:
     """Save ``model`` (keys ``model.*``), ``opt`` if given and the weight average ``ema``
-    if given (keys ``ema.*``, see :mod:`saunet.training.ema`)."""
-    tensors = model_state(model)
-    if ema is not None:
-        tensors.update(model_state(ema, prefix="ema"))
+    if given (keys ``ema.*``, see :mod:`saunet.training.ema`).
+
+    With ``publish_ema`` the average is saved as ``model.*`` (what evaluation loads) and the
+    raw weights as ``raw.*``; :func:`load_run_state` reads both layouts.
+    """
+    if ema is not None and publish_ema:
+        tensors = {**model_state(ema), **model_state(model, prefix="raw")}
+    else:
+        tensors = model_state(model)
+        if ema is not None:
+            tensors.update(model_state(ema, prefix="ema"))
     if opt is not None:
         opt_t, opt_meta = optimizer_tensors(opt)
         tensors.update(opt_t)
@@ -83,13 +95,27 @@ def load_run_state(
     opt: torch.optim.Optimizer | None,
     ema: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
+    """Restore ``model``, ``opt`` and ``ema`` from a file of :func:`save_run_state`.
+
+    Raises:
+        CheckpointError: (a ``ValueError``) unreadable file, or weights of another network
+            than the run's (one line).
+        ValueError: the file lacks the optimizer state or the weight average.
+    """
     tensors, meta = read_checkpoint(path)
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    published = any(k.startswith("raw.") for k in tensors)
+    what = f"{meta.get('model_config', {}).get('name', 'sa-unet')} of this run"
     target = getattr(model, "module", model)
-    target.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    fit_state_dict(target, part("raw." if published else "model."), path, what)
     if ema is not None:
-        if not any(k.startswith("ema.") for k in tensors):
+        average = part("model." if published else "ema.")
+        if not average:
             raise ValueError(f"{path}: no weight average (ema.*) to resume from")
-        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        fit_state_dict(ema, average, path, what)
     if opt is not None:
         if "optimizer" not in meta:
             raise ValueError(f"{path}: no optimizer state; cannot resume from it")
