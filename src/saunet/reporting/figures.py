@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,26 @@ def _save(fig: Any, path: Path, dpi: int = 100) -> Path:
     return path
 
 
+def suptitle(fig: Any, text: str, fontsize: float = 12) -> Any:
+    """Set ``text`` as ``fig``'s title, wrapped at spaces until it fits the figure's width.
+
+    matplotlib centres a title wider than the figure and cuts it at both sides; this measures
+    the drawn title (display pixels) and narrows the wrap width (characters per line) by a
+    tenth at a time until it fits within 98% of the figure. Explicit newlines are kept.
+    Returns the title ``Text``.
+    """
+    renderer = fig.canvas.get_renderer()
+    room = 0.98 * fig.get_window_extent(renderer).width
+    lines = text.splitlines() or [""]
+    chars = max(len(line) for line in lines)
+    while True:
+        wrapped = "\n".join(textwrap.fill(line, max(1, chars)) for line in lines)
+        title = fig.suptitle(wrapped, fontsize=fontsize)
+        if chars <= 10 or title.get_window_extent(renderer).width <= room:
+            return title
+        chars -= max(1, chars // 10)
+
+
 def _first_seed(seeds: dict[int, Run]) -> Run:
     return seeds[min(seeds)]
 
@@ -80,8 +101,9 @@ def curves_figure(results: Results, label: str, dataset: str, out_dir: Path) -> 
         ax.set(xlabel="epoch", title=name)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{DATASET_TITLE.get(dataset, dataset)}: training curves, recipe {label} "
-                 f"(seed {min(min(s) for s in results[label][dataset].values() if s)})")  # fmt: skip
+    seed = min(min(s) for s in results[label][dataset].values() if s)
+    suptitle(fig, f"{DATASET_TITLE.get(dataset, dataset)}: training curves, recipe {label} "
+                  f"(seed {seed})")  # fmt: skip
     fig.tight_layout()
     return _save(fig, out_dir / f"curves-{label}-{dataset}.png")
 
@@ -151,7 +173,7 @@ def fig5_panel(
     for ax, (title, img) in zip(axes.ravel(), panels, strict=False):
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
         ax.set_title(title, fontsize=10)
-    fig.suptitle(f"DRIVE {name}, recipe {label} (threshold 0.5)")
+    suptitle(fig, f"DRIVE {name}, recipe {label} (threshold 0.5)")
     fig.tight_layout()
     return _save(fig, out_dir / figure_file("fig5", label, "drive", name))
 
@@ -217,8 +239,8 @@ def examples_figure(
             ax.axis("off")
         axes[0, j].add_patch(Rectangle((x, y), size, size, fill=False, ec="yellow", lw=1.2))
         axes[0, j].set_title(title, fontsize=10)
-    fig.suptitle(f"{DATASET_TITLE.get(dataset, dataset)} {name}, recipe {label}, threshold 0.5; "
-                 f"bottom: {size}x{size} zoom at x={x}, y={y} (white found, orange false, "
-                 "blue missed vessel)")  # fmt: skip
+    where = f"{DATASET_TITLE.get(dataset, dataset)} {name}, recipe {label}, threshold 0.5"
+    zoom = f"bottom: {size}x{size} zoom at x={x}, y={y}"
+    suptitle(fig, f"{where}\n{zoom} (white found, orange false, blue missed vessel)")
     fig.tight_layout()
     return _save(fig, out_dir / figure_file("examples", label, dataset, name))
