@@ -35,3 +35,20 @@ def test_two_tubes_get_their_own_widths():
 def test_zero_length_is_undefined():
     assert mean_width(10, 0.0) is None
     assert segment_widths(np.zeros((5, 5), bool), np.zeros((5, 5), bool), []) == []
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, 45.0])
+@pytest.mark.parametrize("width", [4.0, 6.0, 10.0])
+def test_fwhm_of_a_blurred_tube_is_its_width(angle, width):
+    # A tube of width w blurred by a small Gaussian: the profile falls to half its peak
+    # at the tube's edges, so FWHM = w (the binary mask may be any threshold of it).
+    from scipy import ndimage as ndi
+
+    from saunet.measure.calibre import fwhm_width
+
+    c = rotate(line((100.5, 50), (100.5, 250)), angle, (100, 150))
+    sharp = draw([c], width, (200, 300))
+    prob = ndi.gaussian_filter(sharp.astype(float), 0.7)
+    g = skeleton_graph(prob > 0.3)
+    assert fwhm_width(prob, g.segments) == pytest.approx(width, rel=0.08)
+    assert fwhm_width(np.zeros((200, 300)), g.segments) is None
