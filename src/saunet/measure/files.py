@@ -25,7 +25,9 @@ import io
 import logging
 import os
 import re
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,12 @@ from saunet.inference.segment_files import Source, match_fov_masks
 from saunet.inference.segmenter import Segmenter
 from saunet.measure.disc import Disc, locate_disc
 from saunet.measure.html import index_html
-from saunet.measure.image import MEASUREMENT_FIELDS, SEGMENT_FIELDS, measure_mask
+from saunet.measure.image import (
+    MEASUREMENT_FIELDS,
+    SEGMENT_FIELDS,
+    ImageMeasures,
+    measure_mask,
+)
 from saunet.measure.picture import render_measures
 from saunet.measure.units import known_field_angle, um_per_px
 from saunet.utils.files import atomic_write_text
@@ -142,16 +149,10 @@ def _scale(src: Source, fov: np.ndarray, given: float | None, angle: float | Non
     return um_per_px(fov, given=given, field_angle=angle), ""
 
 
-def _one(
-    src: Source,
-    fov_path: Path | None,
-    segmenter: Segmenter | None,
-    given_disc: Disc | None,
-    um: float | None,
-    angle: float | None,
-) -> tuple[Any, np.ndarray, np.ndarray | None]:
-    """Read (and segment) one input and measure it: ``(ImageMeasures, mask, image)``."""
-    image = None
+def _read(
+    src: Source, fov_path: Path | None, segmenter: Segmenter | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Read (and segment) one input: ``(vessel mask, FOV, photograph or None)``."""
     if segmenter is None:
         assert src.path is not None
         mask = read_mask(src.path)
@@ -161,10 +162,22 @@ def _one(
                 f"FOV mask {fov_path} is {fov.shape[1]}x{fov.shape[0]} px but the vessel mask "
                 f"is {mask.shape[1]}x{mask.shape[0]} px; pass the FOV of this image"
             )
-    else:
-        image = src.load()
-        res = segmenter.segment(image, fov=read_mask(fov_path) if fov_path else None)
-        mask, fov = res.mask, res.fov
+        return mask, fov, None
+    image = src.load()
+    res = segmenter.segment(image, fov=read_mask(fov_path) if fov_path else None)
+    return res.mask, res.fov, image
+
+
+def _measure(
+    src: Source,
+    read: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    given_disc: Disc | None,
+    um: float | None,
+    angle: float | None,
+    out: Path,
+) -> ImageMeasures:
+    """Measure one read input and write its picture."""
+    mask, fov, image = read
     scale, _ = _scale(src, fov, um, angle)
     disc = given_disc
     if disc is None:
@@ -173,7 +186,15 @@ def _one(
         except Exception as exc:  # a failed localisation leaves the zones empty, not the row
             log.warning("%s: optic disc not located (%s)", src.input, exc)
     res = measure_mask(mask, fov, name=src.name, disc=disc, um_per_px=scale)
-    return res, mask, image
+    write_png(out / picture_name(src.name), render_measures(res, mask, image))
+    return res
+
+
+def _fail(row: dict[str, Any], src: Source, exc: BaseException) -> None:
+    msg = str(exc).removeprefix(f"{src.input}: ")
+    log.warning("skipped %s: %s", src.input, msg)
+    log.debug("traceback of %s", src.input, exc_info=exc)
+    row.update(status=f"failed: {msg}")
 
 
 def measure_files(
@@ -221,23 +242,43 @@ def measure_files(
     rows: list[dict[str, Any]] = []
     seg_rows: list[dict[str, Any]] = []
     pictures: dict[str, str] = {}
+    pending: deque[tuple[dict[str, Any], Source, Future[ImageMeasures]]] = deque()
+
+    def finish_oldest() -> None:
+        row, src, fut = pending.popleft()
+        try:
+            res = fut.result()
+        except Exception as exc:  # one bad input must not stop the folder
+            _fail(row, src, exc)
+            return
+        row.update(res.row)
+        seg_rows.extend(res.segment_rows)
+        pictures[src.name] = picture_name(src.name)
+
+    # Image i is measured on a worker thread while image i + 1 is read and segmented: the
+    # network's convolutions release the GIL (benchmarks/bench_measure.py --folder).
+    pool = ThreadPoolExecutor(1, thread_name_prefix="saunet-measure")
     try:
         for src in tqdm(sources, desc="measure", unit="img", disable=not progress):
+            row: dict[str, Any] = {"name": src.name}
+            rows.append(row)
             try:
-                res, mask, image = _one(
-                    src, fov_paths.get(src.name), segmenter, disc, um, field_angle
-                )
-                write_png(out / picture_name(src.name), render_measures(res, mask, image))
-            except Exception as exc:  # one bad input must not stop the folder
-                msg = str(exc).removeprefix(f"{src.input}: ")
-                log.warning("skipped %s: %s", src.input, msg)
-                log.debug("traceback of %s", src.input, exc_info=exc)
-                rows.append({"name": src.name, "status": f"failed: {msg}"})
+                read = _read(src, fov_paths.get(src.name), segmenter)
+            except Exception as exc:
+                _fail(row, src, exc)
                 continue
-            rows.append(res.row)
-            seg_rows.extend(res.segment_rows)
-            pictures[src.name] = picture_name(src.name)
+            pending.append((row, src, pool.submit(_measure, src, read, disc, um, field_angle, out)))
+            del read
+            while len(pending) > 1:
+                finish_oldest()
+        while pending:
+            finish_oldest()
     finally:
+        for _, _, fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=True)
+        for row in rows:  # interrupted: these images were not measured
+            row.setdefault("status", "interrupted")
         atomic_write_text(out / "measurements.csv", _csv(MEASUREMENT_FIELDS, rows))
         atomic_write_text(out / "segments.csv", _csv(SEGMENT_FIELDS, seg_rows))
         notes = [

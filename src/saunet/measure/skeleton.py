@@ -53,6 +53,8 @@ MIN_SEGMENT_PX = 10.0
 MAX_HOLE_PX = 10
 #: Rebuild rounds of spur pruning (a spur can hide another behind its branch point).
 MAX_PRUNE_ROUNDS = 4
+#: Largest end extension (px): the radius at an end point is looked for this far.
+RADIUS_REACH_PX = 32
 #: Gaussian smoothing of pixel paths before lengths and angles are measured (px).
 SMOOTH_SIGMA_PX = 2.0
 
@@ -171,6 +173,18 @@ def _order(pix: set[tuple[int, int]], start: tuple[int, int]) -> list[tuple[int,
         r, c = q
 
 
+def _radius(mask: np.ndarray, tip: tuple[int, int], reach: int = RADIUS_REACH_PX) -> float:
+    """Distance (px) from ``tip`` to the nearest background pixel of ``mask``, looked for
+    within ``reach`` px (the distance transform at one pixel, without computing it all)."""
+    r, c = tip
+    h, w = mask.shape
+    r0, c0 = max(0, r - reach), max(0, c - reach)
+    rr, cc = np.nonzero(~mask[r0 : r + reach + 1, c0 : c + reach + 1])
+    if len(rr) == 0:
+        return float(reach)
+    return float(np.sqrt(((rr + r0 - r) ** 2 + (cc + c0 - c) ** 2).min()))
+
+
 def _extend(points: np.ndarray, at_start: bool, by: float) -> np.ndarray:
     """Add a point ``by`` px beyond one end, along the tangent of the last ~3 px."""
     if by <= 0 or len(points) < 2:
@@ -267,7 +281,7 @@ def _merge_through(paths: list[dict], degree: dict[int, int]) -> list[dict]:
 
 
 def _build(
-    skel: np.ndarray, radius: np.ndarray, min_length: float, spurs_only: bool = False
+    skel: np.ndarray, mask: np.ndarray, min_length: float, spurs_only: bool = False
 ) -> tuple[list[Segment], np.ndarray, np.ndarray]:
     """Segments, branch-point centroids and end points of a skeleton (no pruning).
 
@@ -309,7 +323,7 @@ def _build(
             if kind == "end":
                 tip = p["pixels"][0] if at_start else p["pixels"][-1]
                 ends.append(tip)
-                smooth = _extend(smooth, at_start, float(radius[tip]))
+                smooth = _extend(smooth, at_start, _radius(mask, tip))
         segments.append(Segment(smooth, np.asarray(p["pixels"]), (kinds[0], kinds[1])))
     branch = [centroids[k] for k, d in sorted(degree.items()) if d >= 3]
     return (
@@ -331,9 +345,8 @@ def skeleton_graph(mask: np.ndarray, min_length: float = MIN_SEGMENT_PX) -> Skel
     """
     mask = remove_small_holes(np.asarray(mask).astype(bool), max_size=MAX_HOLE_PX)
     skel = _thin(mask)
-    radius = ndi.distance_transform_edt(mask)
     for _ in range(MAX_PRUNE_ROUNDS):
-        spurs, _, _ = _build(skel, radius, min_length, spurs_only=True)
+        spurs, _, _ = _build(skel, mask, min_length, spurs_only=True)
         drop = [s for s in spurs if s.length < min_length]
         if not drop:
             break
@@ -342,6 +355,6 @@ def skeleton_graph(mask: np.ndarray, min_length: float = MIN_SEGMENT_PX) -> Skel
             skel[s.pixels[:, 0], s.pixels[:, 1]] = False
         # Removing a spur can leave a pixel knot at its branch point; thin it again.
         skel = _thin(skel)
-    segments, branch, ends = _build(skel, radius, min_length)
+    segments, branch, ends = _build(skel, mask, min_length)
     segments.sort(key=lambda s: -s.length)
     return SkeletonGraph(skel, segments, branch, ends)
