@@ -1,5 +1,5 @@
-"""Every recipe in configs/ and research/configs/ parses into a RunConfig, and fine-tuning
-sources resolve."""
+"""Every recipe in configs/ and research/configs/ parses into a RunConfig, fine-tuning
+sources resolve, and bad configs and unsafe resume overrides are named in one line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from saunet.config import RunConfig, load_config
+from saunet.config import (
+    RESUME_SAFE_KEYS,
+    RunConfig,
+    apply_resume_overrides,
+    load_config,
+    read_config_dict,
+)
 from saunet.errors import UserError
 from saunet.models.checkpoint import resolve_checkpoint
 
@@ -39,3 +45,42 @@ def test_online_ops_default_all_and_checked(tmp_path):
     assert RunConfig.from_dict(cfg.to_dict()).data.online_ops == ["flips", "rot90"]
     with pytest.raises(UserError, match="colour"):
         load_config(p, ["data.online_ops=[flips, colour]"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("train.epochs=ten", "train.epochs: 'ten' is not of type"),
+     ("train.lr=true", "train.lr: True is not of type"),
+     ("train.lr_milestones=100", "train.lr_milestones: 100 is not of type"),
+     ("data.pad_to=1.5", "data.pad_to: 1.5 is not of type")],
+)  # fmt: skip
+def test_values_of_the_wrong_type_are_named(tmp_path, override, message):
+    p = tmp_path / "r.yaml"
+    p.write_text("train:\n  max_minutes: 5\n")  # an int where a float is meant is fine
+    assert load_config(p).train.max_minutes == 5
+    with pytest.raises(UserError, match=message):
+        load_config(p, [override])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"train: {a: [1\n", "not valid YAML at line 2"), (b"\xff\xfe", "not a text file"),
+     (b"", "is empty"), (b"[1, 2]\n", "is a list")],
+)  # fmt: skip
+def test_read_config_dict_says_what_is_wrong(tmp_path, content, message):
+    p = tmp_path / "config.yaml"
+    p.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        read_config_dict(p)
+
+
+def test_resume_overrides_change_only_safe_keys():
+    d = RunConfig().to_dict()
+    new, changed = apply_resume_overrides(d, ["train.epochs=200", "train.seed=0"], "run")
+    assert new["train"]["epochs"] == 200 and changed == ["train.epochs"]  # seed restated
+    assert d["train"]["epochs"] == 150  # the input is not modified
+    for item in ("train.seed=1", "model.drop_prob=0.2", "data.augmentation=none"):
+        key = item.split("=")[0]
+        with pytest.raises(UserError, match=f"run: {key} cannot change on --resume"):
+            apply_resume_overrides(d, [item], "run")
+    assert set(RESUME_SAFE_KEYS) >= {"train.epochs", "train.max_minutes"}

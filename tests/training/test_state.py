@@ -55,3 +55,36 @@ def test_fine_tuning_run_starts_from_the_weights(tmp_path, tiny_dataset, tiny_co
     assert convs and all(torch.equal(a[k], b[k]) for k in convs)
     assert meta["init_weights"]["file"] == "last.safetensors"
     assert json.loads((second / "last.json").read_text())["init_weights"]["sha256"]
+
+
+@pytest.mark.parametrize("publish", [False, True], ids=["last", "epoch-checkpoint"])
+def test_run_state_round_trips_with_a_weight_average(tmp_path, publish):
+    from saunet.models.checkpoint import read_checkpoint
+    from saunet.training.ema import make_ema
+    from saunet.training.state import load_run_state, save_run_state
+
+    def parts(seed: int):
+        torch.manual_seed(seed)
+        model = build_model("sa-unet", channels=(4, 8, 16, 32))
+        ema = make_ema(model)
+        torch.nn.init.normal_(next(ema.parameters()))  # the average differs from the model
+        opt = torch.optim.Adam(model.parameters())
+        model(torch.rand(1, 3, 16, 16)).mean().backward()
+        opt.step()
+        return model, ema, opt
+
+    model, ema, opt = parts(0)
+    path = tmp_path / "s.safetensors"
+    save_run_state(path, model, opt, {"epoch": 4}, ema=ema, publish_ema=publish)
+    tensors, _ = read_checkpoint(path)
+    evaluated = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    want = (ema if publish else model).state_dict()
+    assert all(torch.equal(want[k], evaluated[k]) for k in want)  # what evaluation loads
+    model2, ema2, opt2 = parts(1)
+    assert load_run_state(path, model2, opt2, ema2)["epoch"] == 4
+    for a, b in ((model, model2), (ema, ema2)):
+        for k, v in a.state_dict().items():
+            assert torch.equal(v, b.state_dict()[k]), k
+    assert torch.equal(
+        opt.state_dict()["state"][0]["exp_avg"], opt2.state_dict()["state"][0]["exp_avg"]
+    )
