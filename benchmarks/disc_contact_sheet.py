@@ -1,15 +1,20 @@
 """Contact sheets of optic-disc localisation on every DRIVE and CHASE_DB1 photograph.
 
 For each photograph of a dataset (DRIVE: 40, training + test; CHASE_DB1: 28) it runs
-:func:`saunet.measure.disc.locate_disc` twice on the first observer's vessel mask and the
-shipped FOV mask: with the photograph (green circle) and from the mask alone (blue circle).
+:func:`saunet.measure.disc.locate_disc` twice on a vessel mask and the shipped FOV mask: with
+the photograph (green circle) and from the mask alone (blue circle). The vessel mask is the
+first observer's, or with ``--vessels predicted`` the one ``saunet segment`` predicts with
+the shipped weights (``--weights``, by default the dataset's own, which were trained on its
+training images).
 Each tile shows the whole photograph and, on its right, a zoom on the region around the
 green detection, so a reader can judge by eye whether each centre lies inside the visible
-disc. A missing circle means the locator returned ``None``. One line per image is printed:
-name, both discs (x, y, radius in pixels, score) and the wall time of the two calls.
+disc. A missing circle means the locator returned ``None``. Two lines per image are printed
+(with the photograph, from the mask alone): centre and radius in pixels, and the peak and
+margin of the score; at the end the counts, the median radius over the FOV diameter and the
+time per call (segmentation excluded).
 
     .venv/bin/python benchmarks/disc_contact_sheet.py --data-root ../shared/data \\
-        --dataset drive --out docs/disc-contact-sheet-drive.jpg
+        --dataset drive --out docs/disc-contact-sheet-drive.jpg [--vessels predicted]
 """
 
 from __future__ import annotations
@@ -94,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", choices=("drive", "chase"), required=True)
     ap.add_argument("--out", type=Path, required=True, help="the sheet, .jpg or .png")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
+    ap.add_argument(
+        "--vessels",
+        choices=("manual", "predicted"),
+        default="manual",
+        help="the first observer's vessel mask (default) or saunet's prediction",
+    )
+    ap.add_argument("--weights", default=None, help="for predicted: drive, chase or a PATH")
     args = ap.parse_args(argv)
     try:
         if args.out.exists() and not args.overwrite:
@@ -102,9 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    segmenter = None
+    if args.vessels == "predicted":
+        from saunet.inference.pretrained import load_pretrained
+
+        segmenter = load_pretrained(args.weights or args.dataset)
     tiles, total, radii, counts = [], 0.0, [], {"image": 0, "mask": 0}
     for f in files:
         s = read_sample(f)
+        if segmenter is not None:
+            s["label"] = segmenter.segment(s["image"], fov=s["fov"]).mask
         found: dict[str, Disc | None] = {}
         t0 = time.perf_counter()
         for key, image in (("image", s["image"]), ("mask", None)):
@@ -117,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         total += time.perf_counter() - t0
         tiles.append(tile(s["name"], s["image"], found))
     title = (
-        f"{args.dataset.upper()}: {len(files)} photographs, first observer's vessel mask. "
+        f"{args.dataset.upper()}: {len(files)} photographs, "
+        + ("first observer's" if segmenter is None else "saunet's predicted")
+        + " vessel mask. "
         "Green: photograph + mask. Blue: mask only. Right: zoom on the green disc."
     )
     img = sheet(tiles, title)
