@@ -44,11 +44,12 @@ Failure modes: photographs rotated away from the usual upright orientation (the 
 trunk term then points elsewhere); bright lesions or reflexes of disc size (peripapillary
 atrophy, large exudate patches, a bright FOV rim) pull the brightness term; a disc outside
 or cut by the FOV edge cannot be found (the search region excludes a band of ``r0 / 2``);
-mask-only input depends on the large vessels being segmented, lands on the vessel trunk,
-which lies on the nasal side of the disc centre, and can be fooled by thick vessel-like
-structures that cross (random thick lines pass the confidence test); the radius is that of
-the bright part of the disc, not a segmented rim, and a fixed fraction of ``D`` without a
-photograph.
+areas filled as vessel (some manual masks fill bright atrophy) count as the thickest
+vessels; mask-only input depends on the large vessels being segmented, lands on the trunk,
+which lies on the nasal side of the disc centre, and can be fooled where thick
+vessel-like lines cross (the confidence test does not tell such a crossing from a disc);
+the radius is that of the bright part of the disc, not a segmented rim, and a fixed
+fraction of ``D`` without a photograph.
 
 The constants were chosen by looking at the 40 DRIVE and 28 CHASE_DB1 photographs that also
 serve as the check (``benchmarks/disc_contact_sheet.py``), so that check is not held out.
