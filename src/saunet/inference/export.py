@@ -14,6 +14,14 @@ for arbitrary sizes, so the graph is exported for multiples of 8 and the caller 
 :meth:`saunet.models.UNet.forward`), which makes ONNX and PyTorch maps identical up to float
 rounding. Other runtimes must pad the same way and crop the output back.
 
+BatchNorm is folded into the convolutions before export
+(:func:`saunet.inference.fast.fold_batchnorm`): the same function up to float rounding
+(``saunet export`` still checks the file against the unfolded network), and the traced graph
+of SA-UNet has 88 nodes instead of 172, which saves the exporter's decomposition pass about
+a fifth of its time. Most of an export is fixed cost of the exporter, whatever the network:
+importing torch, onnxscript and the exporter, building its torchlib registry, and tracing
+with symbolic shapes (``python -m cProfile -s cumulative -m saunet export``).
+
 The ONNX ``metadata_props`` key ``"saunet"`` holds a JSON object: the checkpoint's
 threshold, training scale, dataset split and model config (so ``saunet segment --backend
 onnx --onnx model.onnx`` needs no checkpoint), the weights' file name and sha256 (never a
@@ -40,6 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from saunet.inference.fast import fold_batchnorm
 from saunet.utils.files import atomic_write, file_sha256
 
 __all__ = [
@@ -167,7 +176,9 @@ def export_onnx(
     divisor = int(getattr(model, "divisor", 8))
     weights = (meta or {}).get("path")
     doc = onnx_metadata(meta, divisor, weights if weights and Path(weights).is_file() else None)
-    wrapper = _Probabilities(model.to("cpu", memory_format=torch.contiguous_format).eval())
+    # Folded: fewer nodes for the exporter to trace and decompose (module docstring).
+    model = fold_batchnorm(model.to("cpu", memory_format=torch.contiguous_format))
+    wrapper = _Probabilities(model.eval())
     example = torch.rand(1, 3, 4 * divisor, 6 * divisor)
     dims = {
         0: Dim("batch", min=1, max=4096),
