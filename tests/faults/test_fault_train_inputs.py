@@ -14,7 +14,9 @@ from faultkit import log_rows
 
 import saunet.training.loop as loop
 from saunet.cli import main
-from saunet.training.rundir import _record_data_root
+from saunet.errors import UserError
+from saunet.models.checkpoint import read_checkpoint
+from saunet.training.rundir import absolute_data_root, prepare_run_dir
 from saunet.utils.lock import FolderLock
 
 
@@ -115,16 +117,23 @@ def test_resume_remembers_the_data_root(tiny_dataset, tiny_config, tmp_path, mon
     monkeypatch.chdir(tmp_path / "data" / "train")  # relative paths now lead nowhere
     assert main(["train", "--resume", str(run), "--no-test-eval", "train.epochs=2"]) == 0
     assert len(log_rows(run)) == 2
+    # Recorded where resume looks, and not in the files that are collected or shipped.
+    assert read_checkpoint(run / "last.safetensors")[1]["data_root"] == str(root)
+    assert "data_root" not in read_checkpoint(run / "best.safetensors")[1]
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["root"] is None
 
 
-def test_a_drive_root_is_recorded_absolute(tiny_config, tmp_path, monkeypatch):
+def test_a_drive_root_is_found_absolute_before_work(tiny_config, tmp_path, monkeypatch):
     (tmp_path / "root" / "DRIVE" / "training").mkdir(parents=True)
     cfg = tiny_config({})
     cfg.data.dataset = "drive"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SAUNET_DATA", "root")
-    _record_data_root(cfg, None)
-    assert cfg.data.root == str(tmp_path / "root")
+    assert absolute_data_root(cfg, None) == str(tmp_path / "root")
+    monkeypatch.delenv("SAUNET_DATA")
+    with pytest.raises(UserError, match="no data root"):
+        prepare_run_dir(tmp_path / "run", cfg, False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_stale_temp_files_are_removed_at_the_next_start(trained, one_thread):

@@ -39,7 +39,7 @@ def test_a_new_run_ignores_only_lock_and_temp_files(tiny_dataset, tiny_config, t
     run.mkdir()
     (run / ".saunet.lock").write_text("1 saunet train\n")
     (run / ".log.csv.pid1.abcd1234.tmp").write_text("partial")
-    cfg, lock = prepare_run_dir(run, tiny_config(tiny_dataset), resume=False)
+    _, lock, _ = prepare_run_dir(run, tiny_config(tiny_dataset), resume=False)
     lock.release()
     assert (run / "config.yaml").is_file()
     with pytest.raises(UserError, match="not empty"):

@@ -36,6 +36,7 @@ from saunet.training.ema import ema_decay_at, ema_update_, make_ema
 from saunet.training.rundir import (
     load_resume_state,
     prepare_run_dir,
+    recorded_data_root,
     repair_sidecars,
     resume_rows,
     write_log,
@@ -164,10 +165,13 @@ def train(
     dist = init_distributed()
     lock = None
     if dist.is_main:
-        cfg, lock = prepare_run_dir(run_dir, cfg, resume, overrides=overrides, data_root=data_root)
+        cfg, lock, data_root = prepare_run_dir(
+            run_dir, cfg, resume, overrides=overrides, data_root=data_root
+        )
     dist.barrier()  # the other ranks read the config the main process has just written
     if not dist.is_main and resume:
         cfg = RunConfig.from_dict(read_config_dict(run_dir / "config.yaml"))
+        data_root = data_root or recorded_data_root(run_dir)
     try:
         return _train(cfg, run_dir, dist, data_root, resume, evaluate_test, progress)
     finally:
@@ -343,16 +347,18 @@ def _train(
                     "best_epoch": best_epoch, "elapsed_seconds": elapsed}  # fmt: skip
             if improved:
                 save_run_state(run_dir / "best.safetensors", eval_model, None, meta)
+            # Only the files a resume reads name the data root: best.safetensors is shipped.
+            resume_meta = {**meta, "data_root": data_root} if data_root else meta
             if tc.save_every and (epoch + 1) % tc.save_every == 0:
                 # With the optimizer state, so that a damaged last.safetensors can be
                 # replaced by the newest of these on resume.
                 save_run_state(
                     run_dir / "checkpoints" / f"epoch{epoch + 1:04d}.safetensors",
-                    model, opt, meta, ema=ema, publish_ema=True,
+                    model, opt, resume_meta, ema=ema, publish_ema=True,
                 )  # fmt: skip
             # last.safetensors is the epoch's commit point: a resume restores the log row
             # from its metadata if a kill comes before the log is written.
-            save_run_state(run_dir / "last.safetensors", model, opt, meta, ema=ema)
+            save_run_state(run_dir / "last.safetensors", model, opt, resume_meta, ema=ema)
             write_log(run_dir / "log.csv", rows)
             # Plotting takes ~0.3 s: every epoch on a CPU, but at most twice a minute when
             # epochs take a second (GPU); the final plot is drawn after the loop.

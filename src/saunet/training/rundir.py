@@ -5,8 +5,11 @@ their ``.json`` sidecars, ``checkpoints/`` and ``curves.png``. ``last.safetensor
 commit point of an epoch: everything else is made to agree with it when a run resumes.
 
 * :func:`prepare_run_dir` checks and claims the folder (:class:`saunet.utils.lock.FolderLock`)
-  before any work, records the data root, applies safe ``--resume`` overrides and removes
-  temporary files of writers that died.
+  before any work, finds the data root, applies safe ``--resume`` overrides and removes
+  temporary files of writers that died. The data root a run was started with is kept in
+  the metadata of ``last.safetensors`` and the epoch checkpoints (key ``data_root``), which
+  stay on the machine; ``config.yaml`` and ``best.safetensors``, which are collected and
+  shipped, never hold a machine's path.
 * :func:`load_resume_state` restores the model from ``last.safetensors`` or, if that file
   is damaged, from the newest intact ``checkpoints/epochNNNN.safetensors``, and says so.
 * :func:`resume_rows` rebuilds the log up to the restored epoch: rows after it are dropped
@@ -18,17 +21,20 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+from safetensors import safe_open
 
 from saunet.config import RunConfig, apply_resume_overrides, read_config_dict
 from saunet.data.datasets import resolve_data_root
 from saunet.errors import UserError
 from saunet.models.checkpoint import (
+    META_KEY,
     CheckpointError,
     WeightsMismatch,
     read_checkpoint,
@@ -40,9 +46,11 @@ from saunet.utils.lock import LOCK_NAME, FolderLock
 
 __all__ = [
     "LOG_FIELDS",
+    "absolute_data_root",
     "load_resume_state",
     "prepare_run_dir",
     "read_log",
+    "recorded_data_root",
     "repair_sidecars",
     "resume_rows",
     "write_log",
@@ -77,19 +85,33 @@ def read_log(path: Path) -> list[dict[str, Any]]:
         ]
 
 
-def _record_data_root(cfg: RunConfig, data_root: str | None) -> None:
-    """Store the absolute data root in ``cfg.data.root`` so ``--resume`` finds the data.
+def absolute_data_root(cfg: RunConfig, data_root: str | None) -> str | None:
+    """The run's data root as an absolute path, or ``None`` (a folder dataset without one).
 
-    DRIVE/CHASE_DB1 roots are checked now (``--data-root`` or ``$SAUNET_DATA``); for a
-    folder dataset the root is the base of relative folder paths and is kept if given.
+    ``data_root`` (``--data-root``), else ``data.root``, else ``$SAUNET_DATA``; a DRIVE or
+    CHASE_DB1 root must exist (checked now, before any work). For a folder dataset the root
+    is only the base of relative folder paths.
+
+    Raises:
+        DataError: a DRIVE/CHASE_DB1 run without a usable data root.
     """
-    if data_root:
-        root = Path(data_root).expanduser().resolve()
-        if cfg.data.dataset != "folder":
-            resolve_data_root(root)
-        cfg.data.root = str(root)
-    elif cfg.data.dataset != "folder":
-        cfg.data.root = str(resolve_data_root(cfg.data.root).resolve())
+    root = data_root or cfg.data.root
+    if cfg.data.dataset != "folder":
+        return str(resolve_data_root(root).resolve())
+    return str(Path(root).expanduser().resolve()) if root else None
+
+
+def recorded_data_root(run_dir: Path) -> str | None:
+    """The ``data_root`` recorded in the newest readable resume checkpoint, if any."""
+    for path in [run_dir / "last.safetensors", *_epoch_checkpoints(run_dir)]:
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = json.loads((f.metadata() or {}).get(META_KEY, "{}"))
+        except Exception:  # noqa: BLE001 - damaged files are judged by load_resume_state
+            continue
+        if isinstance(meta, dict) and meta.get("data_root"):
+            return str(meta["data_root"])
+    return None
 
 
 def _check_out(run_dir: Path) -> None:
@@ -104,13 +126,15 @@ def prepare_run_dir(
     *,
     overrides: list[str] | None = None,
     data_root: str | None = None,
-) -> tuple[RunConfig, FolderLock]:
-    """Claim ``run_dir`` for this process and return the run's config and the held lock.
+) -> tuple[RunConfig, FolderLock, str | None]:
+    """Claim ``run_dir`` for this process; return the run's config, the held lock and the
+    absolute data root (``None``: none needed).
 
-    A new run needs an empty (or absent) folder and writes ``config.yaml`` with the data
-    root; a resumed run reads its own ``config.yaml`` and applies ``overrides`` where
-    :data:`saunet.config.RESUME_SAFE_KEYS` allows. Either way the folder is created, locked
-    and cleared of stale temporary files before any data is loaded.
+    A new run needs an empty (or absent) folder and writes ``config.yaml``; a resumed run
+    reads its own ``config.yaml``, applies ``overrides`` where
+    :data:`saunet.config.RESUME_SAFE_KEYS` allows and, without ``data_root``, uses the data
+    root it was started with. Either way the folder is created, locked and cleared of stale
+    temporary files before any data is loaded.
 
     Raises:
         UserError: ``run_dir`` is a file, unwritable, in use by a live process, not empty
@@ -125,7 +149,7 @@ def prepare_run_dir(
             raise UserError(f"{run_dir}: no such run folder to resume")
         lock = FolderLock(run_dir, "saunet train --resume").acquire()
     else:
-        _record_data_root(cfg, data_root)
+        root = absolute_data_root(cfg, data_root)
         lock = FolderLock(run_dir, "saunet train").acquire()
     try:
         if resume:
@@ -139,6 +163,7 @@ def prepare_run_dir(
                 read_config_dict(cfg_path), overrides or [], str(cfg_path)
             )
             cfg = RunConfig.from_dict(d, source=str(cfg_path))
+            root = absolute_data_root(cfg, data_root or recorded_data_root(run_dir))
             if changed:
                 log.info("%s: resuming with %s", run_dir, ", ".join(overrides or []))
                 atomic_write_text(cfg_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -159,7 +184,7 @@ def prepare_run_dir(
     except BaseException:
         lock.release()
         raise
-    return cfg, lock
+    return cfg, lock, root
 
 
 def _epoch_checkpoints(run_dir: Path) -> list[Path]:
