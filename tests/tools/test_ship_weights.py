@@ -223,8 +223,9 @@ def test_a_card_has_the_shape_of_the_shipped_ones(tmp_path):
     text = sw.card("drive", _meta("drive-cpu"), _evals(tta=True), "drive-cpu", "quiet", tmp_path)
     heads = [line for line in text.splitlines() if line.startswith("#")]
     assert heads[0] == "# sa-unet-drive" and [h.split(" (")[0] for h in heads[1:]] == [
-        "## Lineage", "## Training", "## Test metrics"]  # fmt: skip
-    assert "$" not in text and text.endswith("--out eval-drive`.\n")
+        "## Lineage", "## Training", "## Test metrics", "## Licence and data"]  # fmt: skip
+    assert "$" not in text and "--out eval-drive`.\n" in text
+    assert "Derived from DRIVE" in text and "Data terms" in text
     assert "**Recipe: CPU recipe** (`drive-cpu`)" in text
     assert "18 training / 2 held-out validation images" in text
     assert "| 1 | `drive-cpu/` (shipped) | `configs/drive-cpu.yaml` | AMD EPYC (1 thread" in text
