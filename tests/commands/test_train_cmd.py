@@ -57,3 +57,49 @@ def test_train_rejects_an_unknown_override(tiny_recipe, tmp_path, capsys):
                  "train.no_such_key=1"]) == 2  # fmt: skip
     assert "no_such_key" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+FINETUNE_FAST = ["data.patch_size=32", "data.patches_per_image=2", "data.val_count=1",
+                 "train.clock=epochs", "train.epochs=1", "train.batch_size=4", "train.threads=1"]  # fmt: skip
+
+
+def test_finetune_recipe_on_own_folder_then_segment_with_it(tiny_dataset, tmp_path, capsys):
+    """The whole own-data path: configs/finetune.yaml with --images/--labels/--masks, from
+    the shipped weights, then `segment --weights RUN` on a photograph."""
+    from pathlib import Path
+
+    d = tiny_dataset["train"]
+    run = tmp_path / "mine"
+    args = ["train", "--config", str(Path(__file__).parents[2] / "configs" / "finetune.yaml"),
+            "--images", d["images"], "--labels", d["labels"], "--masks", d["masks"],
+            "--out", str(run), "--no-test-eval", *FINETUNE_FAST]  # fmt: skip
+    assert main(args) == 0
+    _, meta = read_checkpoint(run / "best.safetensors")
+    assert meta["init_weights"]["spec"] == "drive"
+    assert meta["data"]["dataset"] == "folder" and len(meta["data"]["val"]) == 1
+    assert len(meta["data"]["train"]) == 3
+    capsys.readouterr()
+    out = tmp_path / "seg"
+    image = sorted(Path(d["images"]).glob("im*.png"))[0]
+    assert main(["segment", str(image), "--weights", str(run), "--out", str(out)]) == 0
+    assert (out / f"{image.stem}_mask.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--images", "nowhere", "--labels", "nowhere"], "--images nowhere: no such folder"),
+        (["--images", "."], "--images DIR and --labels DIR"),
+        (["data.pad_to=16"], "data.pad_to=16 is smaller than the largest training image"),
+    ],
+)
+def test_own_data_errors_are_one_line(tiny_dataset, tmp_path, extra, message, capsys):
+    from pathlib import Path
+
+    d = tiny_dataset["train"]
+    folder = [] if "--images" in extra else ["--images", d["images"], "--labels", d["labels"]]
+    args = ["train", "--config", str(Path(__file__).parents[2] / "configs" / "finetune.yaml"),
+            *folder, "--out", str(tmp_path / "r"), "--no-test-eval", *FINETUNE_FAST, *extra]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

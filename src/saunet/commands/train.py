@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Examples:\n"
         "  saunet train --config configs/drive-cpu.yaml --data-root ../shared/data --out runs/drive-cpu\n"
         "  saunet train --config configs/drive.yaml --model unet18 train.epochs=5 --out runs/u18\n"
-        "  saunet train --resume runs/drive-cpu train.epochs=200",
+        "  saunet train --resume runs/drive-cpu train.epochs=200\n"
+        "  saunet train --config configs/finetune.yaml --images mine/images --labels mine/labels "
+        "--out runs/mine",
     )
     p.add_argument("--config", type=Path, help="YAML recipe, e.g. configs/drive.yaml")
     p.add_argument("--model", help="registry model name (overrides model.name)")
@@ -34,6 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "change train.epochs, train.max_minutes, train.threads, train.device, "
         "train.save_every and data.root",
     )
+    p.add_argument(
+        "--images",
+        metavar="DIR",
+        help="your own photographs: a folder dataset (sets data.dataset=folder); "
+        "see configs/finetune.yaml and docs/own-data.md",
+    )
+    p.add_argument("--labels", metavar="DIR", help="their vessel labels (with --images)")
+    p.add_argument("--masks", metavar="DIR", help="their FOV masks (optional; else estimated)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (overrides train.device)")
     p.add_argument("--seed", type=int, help="overrides train.seed")
     p.add_argument("--no-test-eval", action="store_true", help="skip the final test evaluation")
@@ -41,12 +51,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _folder_overrides(args: argparse.Namespace) -> list[str]:
+    """``--images/--labels/--masks`` as ``data.*`` overrides, with absolute folders (so that
+    ``--resume`` works from any directory)."""
+    from saunet.errors import UserError
+
+    if not (args.images or args.labels or args.masks):
+        return []
+    if not args.images or not args.labels:
+        raise UserError("your own data needs --images DIR and --labels DIR (--masks optional)")
+    for flag, d in (("--images", args.images), ("--labels", args.labels), ("--masks", args.masks)):
+        if d is not None and not Path(d).is_dir():
+            raise UserError(f"{flag} {d}: no such folder")
+    out = ["data.dataset=folder", f"data.folder.images={Path(args.images).resolve()}",
+           f"data.folder.labels={Path(args.labels).resolve()}"]  # fmt: skip
+    if args.masks:
+        out.append(f"data.folder.masks={Path(args.masks).resolve()}")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from saunet.config import RunConfig, load_config
     from saunet.errors import UserError
     from saunet.training import train
 
-    overrides = list(args.overrides)
+    overrides = list(args.overrides) + _folder_overrides(args)
     if args.model:
         overrides.append(f"model.name={args.model}")
     if args.device:

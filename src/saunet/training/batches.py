@@ -21,6 +21,7 @@ import torch
 from saunet.config import DataConfig
 from saunet.data.online import patch_corners, to_device_async
 from saunet.data.transforms import pad_to_size
+from saunet.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,11 @@ def common_size(samples: list[dict], pad_to: int | None, multiple: int = 8) -> t
     w = max(s["image"].shape[1] for s in samples)
     if pad_to is not None:
         if pad_to < h or pad_to < w:
-            raise ValueError(f"data.pad_to={pad_to} is smaller than the largest image ({h}x{w})")
+            raise UserError(
+                f"data.pad_to={pad_to} is smaller than the largest training image ({h}x{w}, HxW); "
+                f"add data.pad_to=null (pad each batch to its largest image) or "
+                f"data.pad_to={max(h, w) + (-max(h, w)) % multiple}"
+            )
         return pad_to, pad_to
     return h + (-h) % multiple, w + (-w) % multiple
 
