@@ -162,8 +162,11 @@ def test_resume_evaluate_only_and_leftovers(tmp_path, fake_train, monkeypatch):
     stillborn = base / "unet18" / "seed0"
     stillborn.mkdir(parents=True)
     (stillborn / "config.yaml").write_text("name: x\n")
+    (stillborn / ".saunet.lock").write_text("999999999 saunet train\n")  # its dead writer's
+    (stillborn / ".log.csv.pid999999999.abc123.tmp").write_text("half")
     [o] = rp.reproduce(["drive"], "cpu", models=["unet18"], out=tmp_path / "runs", results_dir=None)
     assert o.status == "trained"
+    assert not list(stillborn.glob("*.tmp")) and not list(stillborn.glob(".*.tmp"))
     # anything else is not ours to delete
     odd = base / "backbone" / "seed0"
     odd.mkdir(parents=True)

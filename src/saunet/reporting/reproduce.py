@@ -32,6 +32,8 @@ from saunet.reporting.build import build_report
 from saunet.reporting.collect import collect_run
 from saunet.training import loop
 from saunet.utils.device import resolve_device
+from saunet.utils.files import remove_stale_temps
+from saunet.utils.lock import LOCK_NAME
 
 __all__ = [
     "RECIPES",
@@ -129,10 +131,12 @@ def _training_finished(run_dir: Path) -> bool:
 
 
 def _clear_stillborn(run_dir: Path) -> None:
-    """A run that died before its first epoch leaves only config.yaml; start it afresh."""
+    """A run that died before its first epoch leaves only config.yaml (beside its lock file
+    and temporary files, which a dead writer leaves behind); start it afresh."""
     if not run_dir.is_dir():
         return
-    entries = {p.name for p in run_dir.iterdir()}
+    remove_stale_temps(run_dir)
+    entries = {p.name for p in run_dir.iterdir() if p.name != LOCK_NAME}
     if entries <= {"config.yaml"}:
         if entries:
             (run_dir / "config.yaml").unlink()
