@@ -22,9 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "\n\n"
         "Each image is resized so its field of view matches the training scale of the weights "
         "(--scale auto; see docs/segment.md), predicted in overlapping tiles and the map "
-        "resized back. Existing outputs are never replaced without --overwrite.\n\n"
+        "resized back. Existing outputs are never replaced without --overwrite. The summary "
+        "is updated after every image, so a stopped run (killed, Ctrl-C, disk full) is "
+        "continued with --resume: images it records as ok are kept, the rest redone.\n\n"
         "Exit status: 0 all inputs segmented, 1 some inputs could not be read or segmented "
-        "(named on stderr, status column of the summary), 2 usage error.\n\n"
+        "(named on stderr, status column of the summary), 2 usage error, output folder "
+        "unwritable or in use by another saunet process, or disk full.\n\n"
         "Many machines/GPUs: torchrun --nproc-per-node=N -m saunet segment ... makes rank R "
         "segment inputs R, R+N, ... and write summary-rankR-of-N.csv.",
         formatter_class=HelpFormatter,
@@ -32,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "  saunet segment --demo --out demo-output\n"
         "  saunet segment photos/ extra/*.jpg --weights chase --out vessels --tta\n"
         "  saunet segment hrf_01.jpg --fov hrf_01_mask.tif --scale 0.5 --threshold 0.45\n"
-        "  saunet segment photos/ --outputs prob --prob-format npy --out maps",
+        "  saunet segment photos/ --outputs prob --prob-format npy --out maps\n"
+        "  saunet segment photos/ --out vessels --resume",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or globs")
     p.add_argument(
@@ -108,6 +112,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a stopped run in --out (same inputs and options): skip the images its "
+        "summary records as ok with all their files, segment the others",
+    )
+    p.add_argument(
         "--demo", action="store_true", help="segment skimage.data.retina() (no INPUT needed)"
     )
     p.set_defaults(func=run)
@@ -173,8 +183,8 @@ def run(args: argparse.Namespace) -> int:
 
     report = segment_files(
         build, sources, args.out, fov=args.fov, scale=args.scale, threshold=args.threshold,
-        tta=args.tta, field_angle=args.field_angle, overwrite=args.overwrite, outputs=spec,
-        rank=rank, world=world,
+        tta=args.tta, field_angle=args.field_angle, overwrite=args.overwrite, resume=args.resume,
+        outputs=spec, rank=rank, world=world,
     )  # fmt: skip
     failed = report.failed
     done = len(report.rows) - len(failed)

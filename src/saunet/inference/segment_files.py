@@ -1,4 +1,4 @@
-"""Segment many files: inputs, output planning, per-image outputs, summary CSV, sharding.
+"""Segment many files: output planning, per-image outputs, summary CSV, sharding, resume.
 
 For every input image ``<stem>.<ext>`` up to three files are written into the output folder
 (:class:`saunet.inference.encode.OutputSpec`; formats and sizes in docs/segment.md):
@@ -9,46 +9,58 @@ For every input image ``<stem>.<ext>`` up to three files are written into the ou
 * ``<stem>_overlay.jpg``: the photograph with vessel pixels tinted green, outside the FOV
   dimmed (or ``.png``);
 
-and one summary CSV (:data:`SUMMARY_FIELDS`, one row per input, failed ones too; ``seconds``
-is the time from the start of an image's prediction until its files are written). Images go
-through a pipeline: while the network runs on one, the next is decoded on a reader thread and
-the previous one's files are encoded on a writer thread. Every file is written atomically
-(temporary file + rename). Before any work, all planned outputs are checked: if one exists
-and ``overwrite`` is False nothing is done (:class:`UserError` naming the first one). An
-input that cannot be read or segmented is logged by name, recorded with
-``status = "failed: ..."`` and skipped; the caller turns that into exit code 1.
+and one summary CSV (:mod:`saunet.inference.summary`: one row per input, failed ones too;
+``seconds`` is the time from the start of an image's prediction until its files are written),
+rewritten atomically after every image. Images go through a pipeline: while the network runs
+on one, the next is decoded on a reader thread and the previous one's files are encoded on a
+writer thread. Every file is written atomically (temporary file + rename), and an image whose
+files cannot all be written loses the ones already written: an image has all its files or
+none.
+
+Before any work the folder is claimed (:class:`saunet.utils.lock.FolderLock`: created,
+writable, no other live writer) and all planned outputs are checked: if one exists and
+neither ``overwrite`` nor ``resume`` is given nothing is done (:class:`UserError` naming the
+first one). With ``resume`` an image recorded ``ok`` in the existing summary, with all its
+files present, is skipped and its row kept; the others are segmented again, replacing what a
+killed run left of them. An input that cannot be read or segmented is logged by name,
+recorded with ``status = "failed: ..."`` and skipped; the caller turns that into exit code 1.
+A full disk (or a read-only or over-quota one) stops the run with a :class:`UserError` after
+the summary is brought up to date as far as space allows.
 
 Sharding (``torchrun``): with ``WORLD_SIZE = W > 1`` rank ``R`` segments ``inputs[R::W]`` of
 the sorted input list and writes ``summary-rank{R}-of-{W}.csv``; a single process writes
 ``summary.csv``. No process group is needed, the ranks never talk to each other; the union of
 the per-image outputs equals a single-process run, and the summary parts concatenated (minus
-their headers) hold the rows of ``summary.csv``. Each rank checks only its own outputs.
+their headers) hold the rows of ``summary.csv``. Each rank checks only its own outputs and
+takes its own lock (``.saunet-rank{R}-of-{W}.lock``), so ranks share the folder and a second
+run of the same rank is refused.
 """
 
 from __future__ import annotations
 
-import csv
-import glob
-import io
+import errno
 import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from saunet.data.io import IMAGE_EXTENSIONS, read_image, read_mask, write_png
+from saunet.data.io import read_mask, write_png
 from saunet.errors import UserError
 from saunet.inference.encode import OutputSpec, write_overlay, write_prob_map
+from saunet.inference.inputs import Source, demo_source, expand_inputs, match_fov_masks
 from saunet.inference.overlay import overlay
 from saunet.inference.segmenter import SegmentationResult, Segmenter
-from saunet.utils.files import atomic_write_text
+from saunet.inference.summary import SUMMARY_FIELDS, finished_rows, read_summary, write_summary
+from saunet.utils.files import remove_stale_temps
+from saunet.utils.lock import LOCK_NAME, FolderLock
 
 __all__ = [
     "SUMMARY_FIELDS",
@@ -64,114 +76,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SUMMARY_FIELDS = (
-    "name", "input", "width", "height", "scale", "threshold", "fov_source",
-    "vessel_fraction", "seconds", "status",
-)  # fmt: skip
-_GLOB_CHARS = set("*?[")
-
-
-@dataclass(frozen=True)
-class Source:
-    """One input image: a file, or an in-memory array (the demo image)."""
-
-    name: str
-    input: str
-    path: Path | None = None
-    loader: Callable[[], np.ndarray] | None = field(default=None, compare=False, repr=False)
-
-    def load(self) -> np.ndarray:
-        """``float32 (H, W, 3)`` in [0, 1] (conversions of :func:`saunet.data.io.read_image`)."""
-        if self.loader is not None:
-            return self.loader()
-        assert self.path is not None
-        return read_image(self.path)
-
-
-def demo_source() -> Source:
-    """The fundus photograph bundled with scikit-image (``skimage.data.retina()``, public domain)."""
-
-    def load() -> np.ndarray:
-        from skimage import data
-
-        return np.asarray(data.retina(), dtype=np.float32) / 255.0
-
-    return Source("retina", "skimage.data.retina()", None, load)
-
-
-def _is_image(p: Path) -> bool:
-    return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def expand_inputs(specs: Sequence[str]) -> list[Source]:
-    """Files, folders (their image files, not recursive) and globs -> sorted, unique sources.
-
-    Explicit files are taken whatever their extension; folders and globs contribute files with
-    an extension of :data:`saunet.data.io.IMAGE_EXTENSIONS`.
-
-    Raises:
-        UserError: a path that does not exist, a glob or folder without images, or two
-            inputs with the same file stem (their outputs would collide).
-    """
-    found: list[Path] = []
-    for spec in specs:
-        p = Path(spec)
-        if p.is_dir():
-            files = sorted(q for q in p.iterdir() if _is_image(q))
-            if not files:
-                raise UserError(f"{spec}: folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        elif p.is_file():
-            files = [p]
-        elif _GLOB_CHARS & set(spec):
-            files = sorted(Path(q) for q in glob.glob(spec) if _is_image(Path(q)))
-            if not files:
-                raise UserError(f"{spec}: pattern matches no image files")
-        else:
-            raise UserError(f"{spec}: no such file or folder")
-        found.extend(files)
-    unique = sorted({os.path.abspath(f): f for f in found}.values(), key=lambda q: str(q))
-    by_stem: dict[str, Path] = {}
-    for f in unique:
-        if f.stem in by_stem:
-            raise UserError(
-                f"{by_stem[f.stem]} and {f} have the same name stem; their outputs would "
-                "collide: segment them into different --out folders"
-            )
-        by_stem[f.stem] = f
-    return [Source(f.stem, str(f), f) for f in unique]
-
-
-def match_fov_masks(sources: Sequence[Source], fov: str | os.PathLike | None) -> dict[str, Path]:
-    """FOV mask file per source name: one file for one input, or a folder matched by stem.
-
-    In a folder, the mask of ``<stem>.<ext>`` is ``<stem>``, ``<stem>_mask`` or ``<stem>_fov``
-    with an image extension. Every input must have one.
-    """
-    if fov is None:
-        return {}
-    p = Path(fov)
-    if p.is_file():
-        if len(sources) != 1:
-            raise UserError(
-                f"--fov {fov}: a mask file goes with exactly one input ({len(sources)} given); "
-                "pass a folder of masks named after the images"
-            )
-        return {sources[0].name: p}
-    if not p.is_dir():
-        raise UserError(f"--fov {fov}: no such mask file or folder")
-    masks = {q.stem: q for q in sorted(p.iterdir()) if _is_image(q)}
-    out = {}
-    for s in sources:
-        hit = next(
-            (masks[k] for k in (s.name, f"{s.name}_mask", f"{s.name}_fov") if k in masks), None
-        )
-        if hit is None:
-            raise UserError(
-                f"--fov {fov}: no mask for {s.input} (looked for {s.name}[_mask|_fov].*)"
-            )
-        out[s.name] = hit
-    return out
 
 
 def summary_name(rank: int = 0, world: int = 1) -> str:
@@ -208,12 +112,17 @@ class SegmentReport:
         return [r for r in self.rows if r["status"] != "ok"]
 
 
-def _write_summary(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+#: Write errors that no later image can escape: the run stops instead of failing each one.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _disk_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+
+
+def lock_name(rank: int = 0, world: int = 1) -> str:
+    """The lock file of a rank: ranks of one torchrun share the folder, each its own files."""
+    return LOCK_NAME if world <= 1 else f".saunet-rank{rank}-of-{world}.lock"
 
 
 #: Images whose outputs may still be being written while the next one is predicted. One
@@ -228,15 +137,24 @@ def _load(src: Source, fov_path: Path | None) -> tuple[np.ndarray, np.ndarray | 
 def _write_outputs(
     out_dir: Path, name: str, image: np.ndarray, res: SegmentationResult, spec: OutputSpec
 ) -> None:
-    """The files of one image (runs on the writer thread; zlib and JPEG encoding free the GIL)."""
-    paths = spec.paths(out_dir, name)
-    if "prob" in paths:
-        prob = np.where(res.fov, res.prob, 0.0).astype(np.float32)
-        write_prob_map(paths["prob"], prob, spec.prob_format)
-    if "mask" in paths:
-        write_png(paths["mask"], res.mask)
-    if "overlay" in paths:
-        write_overlay(paths["overlay"], overlay(image, res.mask, fov=res.fov), spec.overlay_format)
+    """The files of one image, all or none (runs on the writer thread; zlib and JPEG encoding
+    free the GIL). When one cannot be written those already written are removed, so that a
+    complete-looking subset never passes for the image's outputs."""
+    written: list[Path] = []
+    try:
+        for kind, path in spec.paths(out_dir, name).items():
+            if kind == "prob":
+                prob = np.where(res.fov, res.prob, 0.0).astype(np.float32)
+                write_prob_map(path, prob, spec.prob_format)
+            elif kind == "mask":
+                write_png(path, res.mask)
+            else:
+                write_overlay(path, overlay(image, res.mask, fov=res.fov), spec.overlay_format)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _result_fields(res: SegmentationResult, seconds: float) -> dict[str, Any]:
@@ -288,6 +206,7 @@ def segment_files(
     tta: bool | None = None,
     field_angle: float | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     outputs: OutputSpec | None = None,
     rank: int | None = None,
     world: int | None = None,
@@ -304,6 +223,8 @@ def segment_files(
         fov: FOV mask file (one input) or folder of masks (:func:`match_fov_masks`).
         scale, threshold, tta, field_angle: passed to :meth:`Segmenter.segment`.
         overwrite: replace existing outputs; otherwise any existing one is a UserError.
+        resume: keep the images the existing summary records as finished (same options
+            assumed), segment the rest; excludes ``overwrite``.
         outputs: which files, in which formats (default: all three, 16-bit PNG map, JPEG
             overlay).
         rank, world: shard; read from ``RANK``/``WORLD_SIZE`` when None.
@@ -312,12 +233,16 @@ def segment_files(
             calling thread, one image after the other (same outputs; for benchmarks).
 
     Raises:
-        UserError: existing outputs without ``overwrite``, or a bad ``fov`` argument.
+        UserError: existing outputs without ``overwrite`` or ``resume``, a folder that cannot
+            be written or is in use by another live saunet process, a bad ``fov`` argument,
+            or a full disk (raised after the summary is brought up to date).
     """
     if rank is None or world is None:
         rank, world = dist_from_env()
     if not sources:
         raise UserError("no input images")
+    if resume and overwrite:
+        raise UserError("--resume keeps finished images and --overwrite replaces them: pick one")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
@@ -326,65 +251,171 @@ def segment_files(
     summary = out / summary_name(rank, world)
     spec = outputs or OutputSpec()
     planned = planned_outputs(share, out, spec)
+    made = not out.exists()
+    lock = FolderLock(out, "saunet segment", lock_name(rank, world)).acquire()
+    try:
+        done = _check_outputs(share, planned, summary, spec, overwrite=overwrite, resume=resume)
+        for p in remove_stale_temps(out):
+            log.info("removed %s, left by a run that was killed", p)
+        if not isinstance(segmenter, Segmenter):
+            segmenter = segmenter()
+        opts = dict(scale=scale, threshold=threshold, tta=tta, field_angle=field_angle)
+        rows = _run(segmenter, share, done, out, summary, spec, fov_paths, opts,
+                    progress=progress and rank == 0, pipeline=pipeline)  # fmt: skip
+    finally:
+        lock.release()
+        if made and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # nothing written: leave no trace of a run that never started
+    log.info("rank %d/%d: %d images, %d failed, summary %s", rank, world, len(rows),
+             sum(r["status"] != "ok" for r in rows), summary)  # fmt: skip
+    return SegmentReport(rows, summary, planned)
+
+
+def _check_outputs(
+    share: Sequence[Source],
+    planned: Sequence[Path],
+    summary: Path,
+    spec: OutputSpec,
+    *,
+    overwrite: bool,
+    resume: bool,
+) -> dict[str, dict[str, Any]]:
+    """The summary rows of the images to skip (``resume``), by name; raise on existing
+    outputs when neither ``overwrite`` nor ``resume`` allows them."""
+    if resume:
+        rows = finished_rows(read_summary(summary), summary.parent, spec)
+        inputs = {s.name: s.input for s in share}
+        done = {n: dict(r) for n, r in rows.items() if inputs.get(n) == r["input"]}
+        log.info("%s: %d of %d images already finished", summary, len(done), len(share))
+        return done
     if not overwrite:
         existing = next((p for p in [*planned, summary] if p.exists()), None)
         if existing is not None:
-            raise UserError(f"{existing}: output exists; pass --overwrite to replace it")
-    if not isinstance(segmenter, Segmenter):
-        segmenter = segmenter()
-    out.mkdir(parents=True, exist_ok=True)
-    opts = dict(scale=scale, threshold=threshold, tta=tta, field_angle=field_angle)
+            raise UserError(
+                f"{existing}: output exists; pass --resume to continue a stopped run or "
+                "--overwrite to replace it"
+            )
+    return {}
+
+
+#: An image whose files are being written: its row, source, write, result, start time.
+_Pending = tuple[dict[str, Any], Source, "Future[None]", SegmentationResult, float]
+
+
+def _run(
+    segmenter: Segmenter,
+    share: Sequence[Source],
+    done: dict[str, dict[str, Any]],
+    out: Path,
+    summary: Path,
+    spec: OutputSpec,
+    fov_paths: dict[str, Path],
+    opts: dict[str, Any],
+    *,
+    progress: bool,
+    pipeline: bool,
+) -> list[dict[str, Any]]:
+    """Segment the sources not in ``done``; the summary rows of all of ``share``, in order."""
+    todo = [s for s in share if s.name not in done]
     rows: list[dict[str, Any]] = []
-    bar = tqdm(share, desc="segment", unit="img", disable=not progress or rank != 0)
+    bar = tqdm(share, desc="segment", unit="img", disable=not progress)
     # A three-stage pipeline: the next image is decoded and the previous one's files are
     # encoded on two threads while the network runs (benchmarks/bench_segment.py).
-    pending: deque[tuple[dict[str, Any], Source, Future[None], SegmentationResult, float]]
-    pending = deque()
+    pending: deque[_Pending] = deque()
+    loads: dict[str, Future[tuple[np.ndarray, np.ndarray | None]]] = {}
+
+    def record() -> None:
+        """Rewrite the summary with every finished image (kill-safe: atomic)."""
+        write_summary(summary, [r for r in rows if "status" in r])
 
     def finish_oldest() -> None:
-        row, src, fut, res, t0 = pending.popleft()
+        # Popped only once recorded: an interrupt in between leaves it for _settle.
         try:
-            fut.result()
-            row.update(_result_fields(res, time.perf_counter() - t0))
-        except Exception as exc:  # a failed write fails that image, not the run
-            _fail(row, src, exc)
+            err = _collect(pending[0])
+        finally:
+            pending.popleft()
+        if err is not None and _disk_error(err):
+            raise err
 
     with (
         _executor(pipeline, "saunet-read") as reader,
         _executor(pipeline, "saunet-write") as writer,
     ):
+
+        def prefetch(k: int) -> None:
+            if k < len(todo):
+                loads[todo[k].name] = reader.submit(_load, todo[k], fov_paths.get(todo[k].name))
+
         try:
-            loads: list[Future[tuple[np.ndarray, np.ndarray | None]] | None] = []
-            if share:
-                loads.append(reader.submit(_load, share[0], fov_paths.get(share[0].name)))
-            for i, src in enumerate(bar):
-                if i + 1 < len(share):
-                    nxt = share[i + 1]
-                    loads.append(reader.submit(_load, nxt, fov_paths.get(nxt.name)))
+            prefetch(0)
+            k = 0
+            for src in bar:
+                if src.name in done:
+                    rows.append(done[src.name])
+                    continue
+                k += 1
+                prefetch(k)
                 row: dict[str, Any] = {"name": src.name, "input": src.input}
                 rows.append(row)
                 t0 = time.perf_counter()
                 try:
-                    load, loads[i] = loads[i], None  # drop the reference: memory
-                    assert load is not None
-                    image, fov_mask = load.result()
+                    image, fov_mask = loads.pop(src.name).result()  # popped: memory
                     res = segmenter.segment(image, fov=fov_mask, **opts)
                     fut = writer.submit(_write_outputs, out, src.name, image, res, spec)
                     pending.append((row, src, fut, res, t0))
                     del image
                 except Exception as exc:  # one bad input must not stop an archive run
                     _fail(row, src, exc)
+                    record()
                 while pending and (len(pending) > MAX_PENDING_WRITES or pending[0][2].done()):
                     finish_oldest()
+                    record()
             while pending:
                 finish_oldest()
-        finally:
-            for fut in loads:
-                if fut is not None:
-                    fut.cancel()
-            for row in rows:  # interrupted: these outputs may be missing
-                row.setdefault("status", "interrupted")
-            _write_summary(summary, rows)
-    log.info("rank %d/%d: %d images, %d failed, summary %s", rank, world, len(rows),
-             sum(r["status"] != "ok" for r in rows), summary)  # fmt: skip
-    return SegmentReport(rows, summary, planned)
+                record()
+            record()  # also when nothing was left to do
+        except BaseException as exc:
+            for fut in loads.values():
+                fut.cancel()
+            _settle(pending, rows, summary)
+            if _disk_error(exc):
+                assert isinstance(exc, OSError)
+                n_ok = sum(r.get("status") == "ok" for r in rows)
+                raise UserError(
+                    f"{out}: {exc.strerror}; stopped after {n_ok} of {len(share)} images, "
+                    f"each complete and listed in {summary.name} as far as space allowed; "
+                    "free space and rerun with --resume"
+                ) from exc
+            raise
+    return rows
+
+
+def _collect(entry: _Pending) -> Exception | None:
+    """Wait for an image's files and complete its row: ``ok``, or ``failed`` with the error
+    (returned; a failed write fails that image, not the run)."""
+    row, src, fut, res, t0 = entry
+    try:
+        fut.result()
+        row.update(_result_fields(res, time.perf_counter() - t0))
+    except Exception as exc:
+        _fail(row, src, exc)
+        return exc
+    return None
+
+
+def _settle(
+    pending: deque[_Pending],
+    rows: list[dict[str, Any]],
+    summary: Path,
+) -> None:
+    """After an interrupt or a full disk: wait for the writes already started (an image whose
+    files are all written is ``ok``), mark the rest ``interrupted`` and update the summary,
+    as far as the disk allows."""
+    while pending:
+        _collect(pending.popleft())
+    for row in rows:
+        row.setdefault("status", "interrupted")
+    try:
+        write_summary(summary, rows)
+    except OSError as err:
+        log.warning("%s: not updated (%s)", summary, err.strerror or err)

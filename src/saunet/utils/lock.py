@@ -54,9 +54,11 @@ class FolderLock:
     folder cannot be created or written (found before any work is done).
     """
 
-    def __init__(self, folder: str | os.PathLike, command: str) -> None:
+    def __init__(self, folder: str | os.PathLike, command: str, name: str = LOCK_NAME) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / LOCK_NAME
+        # Another name lets writers that share a folder by design (segment's torchrun
+        # ranks, each writing its own files) exclude only their own kind.
+        self.path = self.folder / name
         self.command = command
         self._fd: int | None = None
 
