@@ -103,7 +103,14 @@ def test_fov_and_tta_single_file(tmp_path, mixed, ckpt):
 
 @pytest.mark.parametrize(
     "extra",
-    [[], ["--scale", "zero"], ["--threshold", "2"], ["--demo"], ["--onnx", "x.onnx"]],
+    [
+        [],
+        ["--scale", "zero"],
+        ["--threshold", "2"],
+        ["--demo"],
+        ["--onnx", "x.onnx"],
+        ["--resume", "--overwrite"],
+    ],
 )
 def test_usage_errors(tmp_path, mixed, ckpt, extra, capsys):
     inputs = [str(mixed / "rgb.png")] if extra else []

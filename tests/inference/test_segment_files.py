@@ -254,3 +254,39 @@ def test_serial_run_writes_the_same_files_as_the_pipeline(tmp_path, seg):
     assert len(names) == 6 and names == _outputs(tmp_path / "s")
     for n in names:
         assert (tmp_path / "p" / n).read_bytes() == (tmp_path / "s" / n).read_bytes()
+
+
+def test_ranks_share_a_folder_but_a_rank_runs_once(tmp_path, seg):
+    from saunet.inference.segment_files import lock_name
+    from saunet.utils.lock import FolderBusy, FolderLock
+
+    _write_images(tmp_path / "in", ["a.png", "b.png"])
+    srcs = expand_inputs([str(tmp_path / "in")])
+    out = tmp_path / "out"
+    with FolderLock(out, "saunet segment", lock_name(0, 2)):  # rank 0 of 2 at work
+        with pytest.raises(FolderBusy, match="saunet segment"):
+            segment_files(seg, srcs, out, rank=0, world=2, progress=False)
+        rep = segment_files(seg, srcs, out, rank=1, world=2, progress=False)
+    assert [r["status"] for r in rep.rows] == ["ok"]
+
+
+def test_resume_keeps_recorded_images_only_when_their_input_is_the_same(tmp_path, seg):
+    _write_images(tmp_path / "in", ["a.png", "b.png"])
+    srcs = expand_inputs([str(tmp_path / "in")])
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="--resume .* --overwrite"):
+        segment_files(seg, srcs, out, resume=True, overwrite=True, rank=0, world=1)
+    segment_files(seg, srcs, out, rank=0, world=1, progress=False)
+    before = _read_csv(out / "summary.csv")
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = segment_files(seg, srcs, out, resume=True, rank=0, world=1, progress=False)
+    assert again.rows == before == _read_csv(out / "summary.csv")
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "summary.csv"} == {
+        n: t for n, t in stamps.items() if n != "summary.csv"
+    }  # nothing redone
+    # Same stems from another folder: not the recorded inputs, segmented again.
+    _write_images(tmp_path / "other", ["a.png", "b.png"])
+    moved = expand_inputs([str(tmp_path / "other")])
+    rep = segment_files(seg, moved, out, resume=True, rank=0, world=1, progress=False)
+    assert [r["input"] for r in _read_csv(out / "summary.csv")] == [s.input for s in moved]
+    assert all(r["status"] == "ok" for r in rep.rows)
