@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from saunet.inference.inputs import demo_source
 from saunet.inference.scale import resize_image
-from saunet.inference.segment_files import demo_source
 from saunet.inference.segmenter import Segmenter, TorchPredictor
 from saunet.models.checkpoint import load_model
 from saunet.utils.device import cpu_supports_bf16, describe_hardware, resolve_precision

@@ -90,7 +90,8 @@ def bench_masks(root: Path, repeats: int) -> dict:
 
 
 def bench_folder(root: Path) -> dict:
-    from saunet.inference.segment_files import expand_inputs, segment_files
+    from saunet.inference.inputs import expand_inputs
+    from saunet.inference.segment_files import segment_files
     from saunet.inference.segmenter import Segmenter
     from saunet.measure.files import measure_files
 

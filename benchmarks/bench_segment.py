@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from saunet.data.io import read_image
-    from saunet.inference.segment_files import expand_inputs
+    from saunet.inference.inputs import expand_inputs
     from saunet.inference.segmenter import Segmenter
     from saunet.utils.device import describe_hardware
 

@@ -165,7 +165,8 @@ def test_a_full_disk_stops_the_run_leaving_whole_images_and_their_rows(
 def test_sigint_records_an_image_whose_files_are_written_as_ok(
     photos, ckpt, tmp_path, monkeypatch, one_thread
 ):
-    from saunet.inference.segment_files import expand_inputs, segment_files
+    from saunet.inference.inputs import expand_inputs
+    from saunet.inference.segment_files import segment_files
     from saunet.inference.segmenter import Segmenter
 
     seg = Segmenter.from_weights(str(ckpt), device="cpu", precision="fp32")

@@ -10,16 +10,11 @@ import pytest
 from PIL import Image
 
 from saunet.errors import UserError
+from saunet.inference.inputs import demo_source, expand_inputs, match_fov_masks
 from saunet.inference.overlay import overlay
-from saunet.inference.segment_files import (
-    SUMMARY_FIELDS,
-    demo_source,
-    expand_inputs,
-    match_fov_masks,
-    segment_files,
-    summary_name,
-)
+from saunet.inference.segment_files import segment_files, summary_name
 from saunet.inference.segmenter import Segmenter, as_rgb_float, weights_threshold
+from saunet.inference.summary import SUMMARY_FIELDS
 from saunet.utils.files import atomic_write
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from saunet.errors import UserError
-from saunet.inference.segment_files import Source
+from saunet.inference.inputs import Source
 from saunet.measure.files import match_fovs, planned_outputs
 
 

@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from saunet.errors import UserError
-    from saunet.inference.segment_files import expand_inputs
+    from saunet.inference.inputs import expand_inputs
     from saunet.inference.segmenter import Segmenter
     from saunet.measure.disc import parse_disc
     from saunet.measure.files import measure_files

@@ -136,13 +136,9 @@ def _device(spec: str, world: int) -> str:
 def run(args: argparse.Namespace) -> int:
     from saunet.errors import UserError
     from saunet.inference.encode import OutputSpec
+    from saunet.inference.inputs import demo_source, expand_inputs
     from saunet.inference.scale import parse_scale
-    from saunet.inference.segment_files import (
-        demo_source,
-        dist_from_env,
-        expand_inputs,
-        segment_files,
-    )
+    from saunet.inference.segment_files import dist_from_env, segment_files
     from saunet.inference.segmenter import DEFAULT_TILE, Segmenter, want_compile
 
     if args.demo == bool(args.inputs):

@@ -55,20 +55,15 @@ from tqdm import tqdm
 from saunet.data.io import read_mask, write_png
 from saunet.errors import UserError
 from saunet.inference.encode import OutputSpec, write_overlay, write_prob_map
-from saunet.inference.inputs import Source, demo_source, expand_inputs, match_fov_masks
+from saunet.inference.inputs import Source, match_fov_masks
 from saunet.inference.overlay import overlay
 from saunet.inference.segmenter import SegmentationResult, Segmenter
-from saunet.inference.summary import SUMMARY_FIELDS, finished_rows, read_summary, write_summary
+from saunet.inference.summary import finished_rows, read_summary, write_summary
 from saunet.utils.files import remove_stale_temps
 from saunet.utils.lock import LOCK_NAME, FolderLock
 
 __all__ = [
-    "SUMMARY_FIELDS",
-    "Source",
     "SegmentReport",
-    "demo_source",
-    "expand_inputs",
-    "match_fov_masks",
     "summary_name",
     "planned_outputs",
     "dist_from_env",

@@ -37,16 +37,11 @@ from tqdm import tqdm
 
 from saunet.data.io import IMAGE_EXTENSIONS, read_mask, write_png
 from saunet.errors import UserError
-from saunet.inference.segment_files import Source, match_fov_masks
+from saunet.inference.inputs import Source, match_fov_masks
 from saunet.inference.segmenter import Segmenter
 from saunet.measure.disc import Disc, locate_disc
 from saunet.measure.html import index_html
-from saunet.measure.image import (
-    MEASUREMENT_FIELDS,
-    SEGMENT_FIELDS,
-    ImageMeasures,
-    measure_mask,
-)
+from saunet.measure.image import MEASUREMENT_FIELDS, SEGMENT_FIELDS, ImageMeasures, measure_mask
 from saunet.measure.picture import render_measures
 from saunet.measure.units import known_field_angle, um_per_px
 from saunet.utils.files import atomic_write_text
