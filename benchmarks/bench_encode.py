@@ -13,22 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from saunet.utils.device import cpu_model
 
 
 def main() -> None:
@@ -75,12 +66,12 @@ def main() -> None:
                 best = min(best, time.perf_counter() - t0)
             rows.append({"output": name, "bytes": path.stat().st_size, "ms": round(best * 1e3, 1)})
     h, w = prob.shape
-    print(f"{label}, {w} x {h}; {_cpu()}, 1 thread, best of {args.repeat}")
+    print(f"{label}, {w} x {h}; {cpu_model()}, 1 thread, best of {args.repeat}")
     print("| output | size | encode |\n|---|---:|---:|")
     for r in rows:
         print(f"| {r['output']} | {r['bytes'] / 1e3:,.0f} kB | {r['ms']:.0f} ms |")
     if args.json:
-        doc = {"image": label, "size": [w, h], "cpu": _cpu(), "rows": rows}
+        doc = {"image": label, "size": [w, h], "cpu": cpu_model(), "rows": rows}
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
 
 

@@ -22,25 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from saunet.utils.device import cpu_model
+
 TARGET_MASK_S = 0.5
 TARGET_FOLDER_ADDED = 0.5
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def data_root(arg: str | None) -> Path:
@@ -122,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     root = data_root(args.data_root)
     result: dict = {
-        "cpu": cpu_name(), "cores": os.cpu_count(),
+        "cpu": cpu_model(), "cores": os.cpu_count(),
         "load_average_at_start": os.getloadavg()[0],
     }  # fmt: skip
     m = result["mask"] = bench_masks(root, args.repeats)

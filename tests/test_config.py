@@ -84,3 +84,26 @@ def test_resume_overrides_change_only_safe_keys():
         with pytest.raises(UserError, match=f"run: {key} cannot change on --resume"):
             apply_resume_overrides(d, [item], "run")
     assert set(RESUME_SAFE_KEYS) >= {"train.epochs", "train.max_minutes"}
+
+
+def test_zoom_and_calibre_settings_are_checked():
+    from saunet.config import DataConfig
+
+    assert DataConfig(dataset="drive+chase").datasets == ["drive", "chase"]
+    assert DataConfig(patch_size=64, zoom=[0.5, 2]).zoom == [0.5, 2.0]
+    with pytest.raises(ValueError, match="patch_size"):
+        DataConfig(zoom=[0.5, 2])
+    with pytest.raises(ValueError, match="lo <= hi"):
+        DataConfig(patch_size=64, zoom=[2, 0.5])
+    with pytest.raises(ValueError, match="px_per_degree"):
+        DataConfig(px_per_degree=0)
+
+
+def test_the_general_recipe_loads():
+    from pathlib import Path
+
+    from saunet.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "general.yaml")
+    assert cfg.data.datasets == ["drive", "chase"] and cfg.data.px_per_degree == 20.0
+    assert "camera" in cfg.data.online_ops and cfg.data.zoom == [0.5, 2.0]

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from saunet.data.online import ONLINE_OPS, check_online_ops
+from saunet.data.online import DEFAULT_ONLINE_OPS, check_online_ops
 from saunet.errors import UserError
 from saunet.models import ModelConfig, model_config
 
@@ -50,7 +50,8 @@ class DataConfig:
     """Which images a run trains on and how they are prepared (paper Sec. III-A, III-C).
 
     Attributes:
-        dataset: ``drive``, ``chase`` or ``folder``.
+        dataset: ``drive``, ``chase`` or ``folder``; several joined by ``+``
+            (``drive+chase``) train on all of them, each holding out its own ``val_count``.
         root: data root; ``None`` means ``--data-root`` or ``$SAUNET_DATA`` at run time.
         folder: for ``dataset: folder``: ``{images: DIR, labels: DIR, masks: DIR|None}``
             (see :func:`saunet.data.folder.folder_files`).
@@ -67,9 +68,18 @@ class DataConfig:
         patch_size: train on random square crops of this side instead of whole images.
         patches_per_image: crops drawn per training image per epoch when ``patch_size`` is set.
         patch_fov_fraction: minimum fraction of a crop's pixels inside the FOV.
-        online_ops: which transforms ``augmentation: online`` applies (default all five of
-            :data:`saunet.data.online.ONLINE_OPS`); ``[flips, rot90]`` keeps only the lossless
-            ones, so images and labels are seen exactly as drawn.
+        online_ops: which transforms ``augmentation: online`` applies (default the paper's
+            five, :data:`saunet.data.online.DEFAULT_ONLINE_OPS`; ``camera`` adds white balance
+            and gamma); ``[flips, rot90]`` keeps only the lossless ones, so images and labels
+            are seen exactly as drawn.
+        px_per_degree: bring every training photograph to this vessel calibre, in px per
+            degree of retina, before anything else (:mod:`saunet.data.calibre`); the weights
+            then record it as their training scale. ``None`` keeps the native size.
+        field_angle_deg: the camera's field angle, for ``px_per_degree`` with a ``folder``
+            dataset (DRIVE's and CHASE_DB1's are known).
+        zoom: ``[lo, hi]``: in patch mode, rescale each crop by a factor drawn log-uniformly
+            from this range (a crop of side ``patch_size / z`` resized to ``patch_size``), so
+            one network sees vessels at many calibres. ``None``: no zoom.
         split_seed: seed of the validation draw; ``None`` uses ``train.seed``. Fix it to
             hold out the same images in runs with other seeds (weight soups, seed studies
             compare runs on one validation set).
@@ -85,12 +95,31 @@ class DataConfig:
     patch_size: int | None = None
     patches_per_image: int = 16
     patch_fov_fraction: float = 0.5
-    online_ops: list[str] = field(default_factory=lambda: list(ONLINE_OPS))
+    online_ops: list[str] = field(default_factory=lambda: list(DEFAULT_ONLINE_OPS))
     split_seed: int | None = None
+    px_per_degree: float | None = None
+    field_angle_deg: float | None = None
+    zoom: list[float] | None = None
 
     def __post_init__(self) -> None:
         check_online_ops(self.online_ops)
         self.online_ops = list(self.online_ops)
+        if self.zoom is not None:
+            z = [float(v) for v in self.zoom]
+            if len(z) != 2 or not 0 < z[0] <= z[1]:
+                raise ValueError(
+                    f"zoom {self.zoom!r}: give [lo, hi] with 0 < lo <= hi, e.g. [0.5, 2]"
+                )
+            if not self.patch_size:
+                raise ValueError("zoom rescales training crops: set patch_size too")
+            self.zoom = z
+        if self.px_per_degree is not None and not self.px_per_degree > 0:
+            raise ValueError(f"px_per_degree {self.px_per_degree!r}: must be > 0 (e.g. 20)")
+
+    @property
+    def datasets(self) -> list[str]:
+        """The datasets of ``dataset``, split at ``+``."""
+        return [n.strip() for n in self.dataset.split("+") if n.strip()]
 
 
 @dataclass

@@ -200,3 +200,22 @@ def test_gpu_and_cpu_ways_of_picking_samples_agree(kind):
     a, b = _apply_to(sel, fn, x, subset=True), _apply_to(sel, fn, x, subset=False)
     assert torch.equal(a, b)
     assert torch.equal(a[~sel], x[~sel]) and not torch.equal(a[sel], x[sel])
+
+
+def test_camera_op_changes_only_the_image_and_is_off_by_default():
+    from saunet.data.online import DEFAULT_ONLINE_OPS
+
+    assert "camera" not in DEFAULT_ONLINE_OPS
+    assert not OnlineAugment().camera
+    b = _batch(n=8)
+    aug = OnlineAugment(rotate=False, flips=False, rot90=False, color=False, noise=False,
+                        camera=True, p_camera=1.0)  # fmt: skip
+    out = aug(b, torch.Generator().manual_seed(3))
+    assert torch.equal(out["label"], b["label"]) and torch.equal(out["fov"], b["fov"])
+    assert not torch.allclose(out["image"], b["image"])
+    assert 0.0 <= float(out["image"].min()) and float(out["image"].max()) <= 1.0
+    # Per-channel gains: the channels' ratios change from sample to sample.
+    ratio = out["image"][:, 1].mean((1, 2)) / b["image"][:, 1].mean((1, 2))
+    assert float(ratio.std()) > 0.01
+    again = aug(b, torch.Generator().manual_seed(3))
+    assert torch.equal(out["image"], again["image"])  # repeatable for a seed

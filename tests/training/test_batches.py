@@ -88,3 +88,30 @@ def test_patches_are_the_crops_at_the_drawn_corners(random_data):
                 b["label"][j], data.train.tensors["label"][k % n, :, y : y + p, x : x + p].float()
             )
             assert b["name"][j] == f"im{k % n}"
+
+
+def test_zoomed_patches_keep_their_shape_and_binary_masks(random_data):
+    data = random_data(patch_size=16)
+    data.cfg.zoom = [0.5, 2.0]
+    batches = list(data.epoch_batches(0, batch_size=4))
+    assert sum(len(b["name"]) for b in batches) == 15
+    for b in batches:
+        assert b["image"].shape[1:] == (3, 16, 16) and b["image"].dtype == torch.float32
+        for key in ("label", "fov"):
+            assert set(b[key].unique().tolist()) <= {0.0, 1.0}
+    again = list(data.epoch_batches(0, batch_size=4))
+    assert all(torch.equal(a["image"], b["image"]) for a, b in zip(batches, again, strict=True))
+
+
+def test_zoom_crop_magnifies_about_the_crop_centre():
+    from saunet.training.batches import zoom_crop
+
+    t = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    t[0, :, 30:34] = 1  # a vertical vessel 4 px wide, centred at x = 32
+    same = zoom_crop(t, 16, 16, 32, 1.0, "label")
+    assert torch.equal(same, t[:, 16:48, 16:48].float())
+    twice = zoom_crop(t, 16, 16, 32, 2.0, "label")
+    assert twice.shape == (1, 32, 32) and int(twice[0, 16].sum()) == 8  # 4 px -> 8 px
+    half = zoom_crop(t, 16, 16, 32, 0.5, "label")
+    assert int(half[0, 16].sum()) == 2  # 4 px -> 2 px, still centred
+    assert bool(half[0, 16, 15:17].all())

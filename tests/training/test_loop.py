@@ -1,4 +1,5 @@
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -172,3 +173,21 @@ def test_split_seed_reaches_the_run_split(tiny_dataset, tiny_config):
 
     assert {tuple(val(s)) for s in range(5)} != {tuple(val(0))}
     assert all(val(s, split_seed=0) == val(0) for s in range(5))
+
+
+def test_two_datasets_at_one_calibre_each_hold_out_their_own(shared_data_root):
+    from saunet.config import load_config
+    from saunet.data.calibre import px_per_degree
+    from saunet.training.loop import load_training_data
+
+    cfg = load_config(
+        Path(__file__).resolve().parents[2] / "configs" / "general.yaml",
+        [f"data.root={shared_data_root}"],
+    )
+    data = load_training_data(cfg, None)
+    assert len(data.train) == 36 and len(data.val) == 4
+    assert sum(n.startswith("Image_") for n in data.val.names) == 2  # 2 of CHASE_DB1
+    fov = data.val.tensors["fov"][:, 0].numpy() > 0
+    for name, f in zip(data.val.names, fov, strict=True):
+        angle = 30.0 if name.startswith("Image_") else 45.0
+        assert px_per_degree(f, angle) == pytest.approx(20.0, rel=0.01)

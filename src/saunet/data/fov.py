@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["estimate_fov"]
+__all__ = ["estimate_fov", "fov_diameter"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -61,3 +61,30 @@ def estimate_fov(image: np.ndarray, *, fraction: float = 0.1) -> np.ndarray:
         sizes[0] = 0
         mask = labels == int(sizes.argmax())
     return ndi.binary_fill_holes(mask)
+
+
+def fov_diameter(fov: np.ndarray) -> float | None:
+    """FOV diameter in px: the larger side of the bounding box of the FOV's largest component.
+
+    Specks of a hand-made mask are ignored (largest connected component only). The larger
+    side is the diameter for discs cropped at the top and bottom (common) or at the sides.
+    Returns None when the FOV is empty or touches all four image borders (diameter unknown).
+
+    Args:
+        fov: ``bool (H, W)``.
+    """
+    fov = np.asarray(fov, dtype=bool)
+    if fov.ndim != 2 or not fov.any():
+        return None
+    labels, n = ndi.label(fov)
+    if n > 1:
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        fov = labels == int(sizes.argmax())
+    del labels
+    rows, cols = np.flatnonzero(fov.any(axis=1)), np.flatnonzero(fov.any(axis=0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    h, w = fov.shape
+    if y0 == 0 and x0 == 0 and y1 == h and x1 == w:
+        return None
+    return float(max(y1 - y0, x1 - x0))

@@ -22,7 +22,14 @@ import torch.nn.functional as F
 
 from saunet.errors import UserError
 
-__all__ = ["ONLINE_OPS", "OnlineAugment", "patch_corners", "sample_patches", "to_device_async"]
+__all__ = [
+    "DEFAULT_ONLINE_OPS",
+    "ONLINE_OPS",
+    "OnlineAugment",
+    "patch_corners",
+    "sample_patches",
+    "to_device_async",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +38,12 @@ _LUMA = (0.299, 0.587, 0.114)
 #: The transforms of :class:`OnlineAugment`, by the name of its switch (``data.online_ops``).
 #: ``flips`` and ``rot90`` are lossless; ``rotate`` resamples (labels by nearest neighbour,
 #: which moves one-pixel vessels by up to half a pixel); ``color`` and ``noise`` change only
-#: the image.
-ONLINE_OPS = ("rotate", "flips", "rot90", "color", "noise")
+#: the image; ``camera`` (per-channel gains and a gamma, as another sensor and its
+#: processing would give) changes only the image and is off unless named.
+ONLINE_OPS = ("rotate", "flips", "rot90", "color", "noise", "camera")
+#: The paper's four offline methods as online transforms: what ``augmentation: online`` does
+#: unless ``data.online_ops`` names others.
+DEFAULT_ONLINE_OPS = ("rotate", "flips", "rot90", "color", "noise")
 
 
 def check_online_ops(ops: Sequence[str]) -> None:
@@ -79,6 +90,10 @@ class OnlineAugment:
             are the authors' offline ranges.
         noise: add Gaussian noise ``N(noise_mean, noise_std)`` (image scale 0..1) with
             probability ``p_noise``; defaults are the authors' 0.2 / 0.3 on the 0..255 scale.
+        camera: with probability ``p_camera``, multiply each channel by a gain drawn
+            log-uniformly from ``gains`` (white balance, exposure) and raise the result to a
+            power drawn log-uniformly from ``gamma`` (tone curve). Not in the paper: for
+            training weights meant for other cameras.
 
     Call with a batch dict: ``image (N, 3, H, W)`` float in [0, 1], ``label`` and ``fov``
     ``(N, 1, H, W)`` float {0, 1}. Returns a new dict; keys that are not 4-D tensors of the
@@ -92,6 +107,7 @@ class OnlineAugment:
         rot90: bool = True,
         color: bool = True,
         noise: bool = True,
+        camera: bool = False,
         *,
         max_angle: float = 180.0,
         p_rotate: float = 0.5,
@@ -102,12 +118,16 @@ class OnlineAugment:
         p_noise: float = 0.5,
         noise_mean: float = 0.2 / 255.0,
         noise_std: float = 0.3 / 255.0,
+        p_camera: float = 0.5,
+        gains: tuple[float, float] = (0.7, 1.3),
+        gamma: tuple[float, float] = (0.6, 1.6),
     ) -> None:
         self.rotate, self.flips, self.rot90 = rotate, flips, rot90
         self.color, self.noise = color, noise
         self.max_angle, self.p_rotate, self.p_color = max_angle, p_rotate, p_color
         self.saturation, self.brightness, self.contrast = saturation, brightness, contrast
         self.p_noise, self.noise_mean, self.noise_std = p_noise, noise_mean, noise_std
+        self.camera, self.p_camera, self.gains, self.gamma = camera, p_camera, gains, gamma
 
     @classmethod
     def from_ops(cls, ops: Sequence[str]) -> OnlineAugment:
@@ -164,6 +184,8 @@ class OnlineAugment:
             out["image"] = _apply_to(sel, lambda x, i: turn(x, i, "bilinear"), out["image"])
             for k in geo:
                 out[k] = _apply_to(sel, lambda x, i: turn(x, i, "nearest").to(x.dtype), out[k])
+        if self.camera:
+            out["image"] = self._camera(out["image"], generator)
         if self.color:
             out["image"] = self._color(out["image"], generator)
         if self.noise and self.noise_std > 0:
@@ -172,6 +194,16 @@ class OnlineAugment:
             noisy = out["image"] + (self.noise_mean + self.noise_std * z).to(image.dtype)
             out["image"] = torch.where(sel, noisy, out["image"]).clamp_(0.0, 1.0)
         return out
+
+    def _camera(self, img: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        n, c, dev = img.shape[0], img.shape[1], img.device
+        sel = (_rand(n, generator, dev) < self.p_camera).view(n, 1, 1, 1)
+        lg = [math.log(v) for v in self.gains]
+        gain = _uniform(n * c, *lg, generator, dev).exp().view(n, c, 1, 1).to(img.dtype)
+        lq = [math.log(v) for v in self.gamma]
+        power = _uniform(n, *lq, generator, dev).exp().view(n, 1, 1, 1).to(img.dtype)
+        x = (img * gain).clamp(0.0, 1.0).pow(power)
+        return torch.where(sel, x, img)
 
     def _color(self, img: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         n, dev = img.shape[0], img.device

@@ -46,6 +46,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from saunet.data.calibre import CAMERAS
+from saunet.data.fov import fov_diameter
+
 __all__ = [
     "KNOWN_SCALES",
     "MIN_SCALE",
@@ -66,10 +69,7 @@ log = logging.getLogger(__name__)
 
 #: Training FOV diameters (median over the training masks, :func:`fov_diameter`) and camera
 #: field angles of the datasets the shipped weights come from.
-KNOWN_SCALES: dict[str, dict[str, float]] = {
-    "drive": {"fov_diameter_px": 540.0, "field_angle_deg": 45.0},  # Canon CR5, 45 deg
-    "chase": {"fov_diameter_px": 919.0, "field_angle_deg": 30.0},  # Nidek NM-200-D, 30 deg
-}
+KNOWN_SCALES: dict[str, dict[str, float]] = CAMERAS
 MIN_SCALE, MAX_SCALE = 0.05, 4.0
 #: Factors within this distance of 1 are taken as 1 (no resampling).
 SNAP = 0.05
@@ -100,35 +100,6 @@ def scale_reference(meta: Mapping[str, Any] | None) -> ScaleReference:
         calibre_factor=float(sc.get("calibre_factor", 1.0)),
         source=source,
     )
-
-
-def fov_diameter(fov: np.ndarray) -> float | None:
-    """FOV diameter in px: the larger side of the bounding box of the FOV's largest component.
-
-    Specks of a hand-made mask are ignored (largest connected component only). The larger
-    side is the diameter for discs cropped at the top and bottom (common) or at the sides.
-    Returns None when the FOV is empty or touches all four image borders (diameter unknown).
-
-    Args:
-        fov: ``bool (H, W)``.
-    """
-    from scipy import ndimage as ndi
-
-    fov = np.asarray(fov, dtype=bool)
-    if fov.ndim != 2 or not fov.any():
-        return None
-    labels, n = ndi.label(fov)
-    if n > 1:
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        fov = labels == int(sizes.argmax())
-    del labels
-    rows, cols = np.flatnonzero(fov.any(axis=1)), np.flatnonzero(fov.any(axis=0))
-    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    h, w = fov.shape
-    if y0 == 0 and x0 == 0 and y1 == h and x1 == w:
-        return None
-    return float(max(y1 - y0, x1 - x0))
 
 
 def training_scale_meta(

@@ -10,7 +10,7 @@ eye (Drasdo and Fowler, Br J Ophthalmol 58:709-714, 1974), so::
 This ignores the eye's own magnification (axial length and refraction change it by roughly
 +-10%; Bennett, Rudnicka and Edgar 1994) and the non-linearity of the projection towards
 the edge of wide fields, so it is a population average, not a per-eye calibration. ``D`` is
-the larger side of the FOV's bounding box (:func:`saunet.inference.scale.fov_diameter`).
+the larger side of the FOV's bounding box (:func:`saunet.data.fov.fov_diameter`).
 
 Built in: DRIVE photographs (Canon CR5, 45 deg) and CHASE_DB1 photographs (Nidek NM-200-D,
 30 deg) are recognised by their file names (``01_test``, ``21_training``, ``01_manual1``;
@@ -23,7 +23,7 @@ import re
 
 import numpy as np
 
-from saunet.inference.scale import fov_diameter
+from saunet.data.fov import fov_diameter
 
 __all__ = ["UM_PER_DEGREE", "KNOWN_FIELD_ANGLES", "known_field_angle", "um_per_px"]
 

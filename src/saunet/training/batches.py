@@ -13,10 +13,12 @@ replayed exactly after a resume, whatever happened before it.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from saunet.config import DataConfig
 from saunet.data.online import patch_corners, to_device_async
@@ -162,11 +164,17 @@ class TrainingData:
         Corners are drawn uniformly among those whose crop has at least
         ``patch_fov_fraction`` of its pixels in the FOV (precomputed once per run). Corners
         are Python ints, so slicing images that live on a GPU never waits for it, and each
-        key's crops are joined by one ``stack`` kernel.
+        key's crops are joined by one ``stack`` kernel. With ``data.zoom`` each crop is
+        instead a window of side ``P / z`` about the same centre, resized to ``P``
+        (:func:`zoom_crop`).
         """
         p = self.cfg.patch_size
         g = epoch_generator(self.seed, epoch, stream=1 + start)
         u = torch.rand(len(idx), generator=g)
+        zooms = None
+        if self.cfg.zoom:
+            lo, hi = (math.log(z) for z in self.cfg.zoom)
+            zooms = (lo + (hi - lo) * torch.rand(len(idx), generator=g)).exp().tolist()
         ww = self.train.size[1] - p + 1
         t = self.train.tensors
         crops: dict[str, list[torch.Tensor]] = {key: [] for key in t}
@@ -179,6 +187,33 @@ class TrainingData:
             pos = int(corners[min(int(u[j] * len(corners)), len(corners) - 1)])
             y, x = divmod(pos, ww)
             for key in crops:
-                crops[key].append(t[key][i, :, y : y + p, x : x + p])
+                if zooms is None:
+                    crops[key].append(t[key][i, :, y : y + p, x : x + p])
+                else:
+                    crops[key].append(zoom_crop(t[key][i], y, x, p, zooms[j], key))
             names.append(self.train.names[i])
+        if zooms is not None:
+            return {**{k: torch.stack(v) for k, v in crops.items()}, "name": names}
         return {**{k: _as_float(k, torch.stack(v)) for k, v in crops.items()}, "name": names}
+
+
+def zoom_crop(t: torch.Tensor, y: int, x: int, p: int, zoom: float, key: str) -> torch.Tensor:
+    """The ``p x p`` crop at ``(y, x)`` of ``t`` ``(C, H, W)`` (uint8), seen at ``zoom``.
+
+    A window of side ``q = p / zoom`` (at most the image's side) about the crop's centre,
+    moved inside the image, is resized to ``p``: bilinear (antialiased when shrinking) for
+    images, and bilinear then thresholded at 0.5 for masks, which stay in {0, 1}. Returns
+    float ``(C, p, p)``, images in [0, 1].
+    """
+    _, h, w = t.shape
+    q = max(2, min(round(p / zoom), h, w))
+    cy, cx = y + p / 2, x + p / 2
+    y0 = int(min(max(round(cy - q / 2), 0), h - q))
+    x0 = int(min(max(round(cx - q / 2), 0), w - q))
+    win = _as_float(key, t[None, :, y0 : y0 + q, x0 : x0 + q])
+    if q == p:
+        return win[0]
+    out = F.interpolate(win, size=(p, p), mode="bilinear", align_corners=False, antialias=q > p)
+    if key in SCALED:
+        return out[0].clamp_(0.0, 1.0)
+    return (out[0] >= 0.5).float()

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from saunet.config import RunConfig, TrainConfig, read_config_dict
+from saunet.data.calibre import calibre_scale_meta, to_calibre
 from saunet.data.datasets import load_dataset, resolve_data_root
 from saunet.data.online import OnlineAugment
 from saunet.data.splits import make_train_val
@@ -72,23 +73,31 @@ def loss_fn(name: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 
 def load_training_data(cfg: RunConfig, data_root: str | None) -> TrainingData:
-
+    """The run's training and validation images: every dataset of ``data.dataset``, each
+    brought to ``data.px_per_degree`` when set, each holding out its own validation images."""
     d = cfg.data
-    # A folder dataset's root is only the base of relative folder paths; it may be absent.
-    root = data_root or d.root
-    root = resolve_data_root(root) if d.dataset != "folder" else root
-    # A folder dataset with per-split folders trains on its "train" split only; a flat one
-    # (no split keys) is all training data.
-    split = "all" if d.dataset == "folder" and "train" not in (d.folder or {}) else "train"
-    originals = load_dataset(d.dataset, root, split, folder=d.folder)
-    train, val = make_train_val(
-        originals,
-        augmentation=d.augmentation,
-        validation=d.validation,
-        val_count=d.val_count,
-        seed=cfg.train.seed,
-        split_seed=d.split_seed,
-    )
+    train: list[dict] = []
+    val: list[dict] = []
+    for name in d.datasets:
+        # A folder dataset's root is only the base of relative folder paths; it may be absent.
+        root = data_root or d.root
+        root = resolve_data_root(root) if name != "folder" else root
+        # A folder dataset with per-split folders trains on its "train" split only; a flat
+        # one (no split keys) is all training data.
+        split = "all" if name == "folder" and "train" not in (d.folder or {}) else "train"
+        originals = load_dataset(name, root, split, folder=d.folder)
+        if d.px_per_degree is not None:
+            originals = to_calibre(originals, name, d.px_per_degree, d.field_angle_deg)
+        t, v = make_train_val(
+            originals,
+            augmentation=d.augmentation,
+            validation=d.validation,
+            val_count=d.val_count,
+            seed=cfg.train.seed,
+            split_seed=d.split_seed,
+        )
+        train += t
+        val += v
     return TrainingData(train, val, d, cfg.train.seed)
 
 
@@ -258,6 +267,7 @@ def _train(
         "run_config": cfg.to_dict(),
         "seed": tc.seed,
         "data": {"dataset": cfg.data.dataset, "train": data.train.names, "val": data.val.names},
+        **({"scale": calibre_scale_meta(cfg.data.px_per_degree)} if cfg.data.px_per_degree else {}),
         "hardware": describe_hardware(device, dist.world),
         **init_meta,
     }

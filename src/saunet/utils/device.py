@@ -69,7 +69,7 @@ def describe_hardware(device: torch.device, world: int = 1) -> dict[str, object]
         "device": device.type,
         "processes": world,
         "torch": torch.__version__,
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
     }
     if device.type == "cuda":
@@ -78,7 +78,8 @@ def describe_hardware(device: torch.device, world: int = 1) -> dict[str, object]
     return info
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (else what ``platform`` knows)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
