@@ -32,3 +32,19 @@ def test_fov_synthetic_disc(synth):
 def test_fov_without_border_is_everything():
     img = np.full((30, 40, 3), 0.5, np.float32)
     assert estimate_fov(img).all()
+
+
+def test_fill_holes_matches_scipy():
+    from scipy import ndimage as ndi
+
+    from saunet.data.fov import fill_holes
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = ndi.binary_opening(rng.random((40, 50)) < 0.6)
+        assert np.array_equal(fill_holes(m), ndi.binary_fill_holes(m))
+    assert fill_holes(np.zeros((5, 5), bool)).sum() == 0
+    ring = np.zeros((9, 9), bool)
+    ring[2:7, 2:7] = True
+    ring[4, 4] = False
+    assert fill_holes(ring).sum() == 25

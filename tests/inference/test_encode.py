@@ -70,3 +70,19 @@ def test_output_spec(tmp_path):
             OutputSpec.parse(bad, "png16", "jpg")
     with pytest.raises(UserError, match="--prob-format"):
         OutputSpec(prob_format="png8")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (584, 565)])
+def test_png16_bytes_is_a_png_that_pillow_reads_back_exactly(shape):
+    import io
+
+    from saunet.inference.encode import png16_bytes
+
+    rng = np.random.default_rng(shape[0])
+    q = rng.integers(0, 65536, size=shape, dtype=np.uint16)
+    q.flat[0], q.flat[-1] = 0, 65535
+    im = Image.open(io.BytesIO(png16_bytes(q)))
+    assert im.size == (shape[1], shape[0])
+    assert np.array_equal(np.asarray(im).astype(np.uint16), q)
+    with pytest.raises(ValueError, match="uint16"):
+        png16_bytes(q.astype(np.int32))

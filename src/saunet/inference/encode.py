@@ -12,12 +12,17 @@ Three kinds of output, each optional (:class:`OutputSpec`, ``--outputs``):
   default; a tenth of the PNG's size and encoding time) or PNG.
 
 PNGs are written with zlib level 1: about 2.5x faster than Pillow's default level 6 for
-files about 14% larger. Every file is written atomically (:func:`saunet.utils.files.atomic_write`).
+files about 14% larger. The 16-bit map is encoded by :func:`png16_bytes` (no row filter,
+zlib level 1 with run-length matching): about 3x faster than Pillow's encoder for a DRIVE
+map, and a slightly smaller file, since a map is mostly runs of zeros outside the vessels.
+Every file is written atomically (:func:`saunet.utils.files.atomic_write`).
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +40,7 @@ __all__ = [
     "PROB_FORMATS",
     "OutputSpec",
     "write_overlay",
+    "png16_bytes",
     "write_prob_map",
 ]
 
@@ -44,7 +50,6 @@ PROB_FORMATS: Mapping[str, str] = {"png16": "_prob.png", "tiff": "_prob.tif", "n
 #: ``--overlay-format`` -> file suffix.
 OVERLAY_FORMATS: Mapping[str, str] = {"jpg": "_overlay.jpg", "png": "_overlay.png"}
 JPEG_QUALITY = 90
-PNG_COMPRESS_LEVEL = 1
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,8 @@ def write_prob_map(path: str | os.PathLike, prob: np.ndarray, fmt: str = "png16"
     if p.ndim != 2:
         raise ValueError(f"write_prob_map: expected (H, W), got {p.shape}")
     if fmt == "png16":
-        q = np.round(p * 65535.0).astype(np.uint16)
-        atomic_write(path, lambda tmp: _save(Image.fromarray(q), tmp, "PNG"))
+        data = png16_bytes(np.round(p * 65535.0).astype(np.uint16))
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     elif fmt == "tiff":
         atomic_write(path, lambda tmp: Image.fromarray(p).save(tmp, format="TIFF"))
     elif fmt == "npy":
@@ -119,5 +124,27 @@ def write_overlay(path: str | os.PathLike, rgb: np.ndarray, fmt: str = "jpg") ->
     atomic_write(path, lambda tmp: im.save(tmp, format="JPEG", quality=JPEG_QUALITY))
 
 
-def _save(im: Image.Image, tmp: str, fmt: str) -> None:
-    im.save(tmp, format=fmt, compress_level=PNG_COMPRESS_LEVEL)
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(payload, zlib.crc32(kind))))  # fmt: skip
+
+
+def png16_bytes(q: np.ndarray) -> bytes:
+    """A 16-bit grayscale PNG of ``uint16 (H, W)``, as bytes (PNG spec, colour type 0).
+
+    Rows are stored unfiltered (filter byte 0) and deflated at zlib level 1 with the
+    run-length strategy, which finds the long runs of zeros outside the FOV and vessels
+    and releases the GIL while it works.
+    """
+    q = np.asarray(q)
+    if q.ndim != 2 or q.dtype != np.uint16:
+        raise ValueError(f"png16_bytes: expected uint16 (H, W), got {q.dtype} {q.shape}")
+    h, w = q.shape
+    rows = np.zeros((h, 2 * w + 1), dtype=np.uint8)  # column 0: filter type 0 (none)
+    rows[:, 1:] = q.astype(">u2").view(np.uint8).reshape(h, 2 * w)
+    z = zlib.compressobj(1, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+    idat = z.compress(rows.tobytes()) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 0, 0, 0, 0)  # 16-bit, grey, deflate, no interlace
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    )
