@@ -48,3 +48,13 @@ def test_finished_means_ok_with_every_chosen_file(tmp_path):
     assert list(finished_rows(rows, tmp_path, spec)) == ["a"]
     # Asked for the overlay too: a is no longer finished.
     assert finished_rows(rows, tmp_path, OutputSpec()) == {}
+
+
+def test_a_summary_from_before_the_weights_column_still_resumes(tmp_path):
+    older = [f for f in SUMMARY_FIELDS if f != "weights"]
+    path = tmp_path / "summary.csv"
+    path.write_text(
+        ",".join(older) + "\n" + ",".join("ok" if f == "status" else "1" for f in older) + "\n"
+    )
+    (row,) = read_summary(path)
+    assert row["weights"] == "" and row["status"] == "ok"

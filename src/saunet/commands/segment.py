@@ -8,6 +8,8 @@ import os
 from saunet.commands import HelpFormatter
 
 DEFAULT_OUT = "segment-output"
+#: ``auto``: the rule of :mod:`saunet.inference.router` picks the weights per photograph.
+DEFAULT_WEIGHTS = "drive"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,9 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or globs")
     p.add_argument(
         "--weights",
-        metavar="drive|chase|PATH",
+        metavar="auto|drive|chase|general|PATH",
         default=None,
-        help="shipped weights, checkpoint file or run directory (default: drive)",
+        help="shipped weights, checkpoint file or run directory; auto: drive for DRIVE-size "
+        f"photographs, chase for CHASE_DB1-size ones, general for others (default: {DEFAULT_WEIGHTS})",
     )
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT}")
     p.add_argument(
@@ -137,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from saunet.errors import UserError
     from saunet.inference.encode import OutputSpec
     from saunet.inference.inputs import demo_source, expand_inputs
+    from saunet.inference.router import AUTO, WeightsRouter
     from saunet.inference.scale import parse_scale
     from saunet.inference.segment_files import dist_from_env, segment_files
     from saunet.inference.segmenter import DEFAULT_TILE, Segmenter, want_compile
@@ -156,12 +160,12 @@ def run(args: argparse.Namespace) -> int:
     spec = OutputSpec.parse(args.outputs, args.prob_format, args.overlay_format)
     sources = [demo_source()] if args.demo else expand_inputs(args.inputs)
     rank, world = dist_from_env()
-    weights = args.weights or (None if args.onnx else "drive")
+    weights = args.weights or (None if args.onnx else DEFAULT_WEIGHTS)
 
-    def build() -> Segmenter:
+    def build_one(name: str | None) -> Segmenter:
         try:
             seg = Segmenter.from_weights(
-                weights, device=_device(args.device, world), precision=args.precision,
+                name, device=_device(args.device, world), precision=args.precision,
                 backend=args.backend, onnx_path=args.onnx,
                 compile=want_compile(args.compile, len(sources[rank::world]), args.backend,
                                      _device(args.device, world)),
@@ -176,6 +180,13 @@ def run(args: argparse.Namespace) -> int:
             + (", torch.compile" if getattr(pred, "compiled", None) is not None else "")
         )
         return seg
+
+    def build() -> Segmenter | WeightsRouter:
+        if weights == AUTO:
+            print("weights auto: drive for 565 x 584 photographs, chase for 999 x 960, "
+                  "general for the others")  # fmt: skip
+            return WeightsRouter(build_one)
+        return build_one(weights)
 
     report = segment_files(
         build, sources, args.out, fov=args.fov, scale=args.scale, threshold=args.threshold,

@@ -57,6 +57,7 @@ from saunet.errors import UserError
 from saunet.inference.encode import OutputSpec, write_overlay, write_prob_map
 from saunet.inference.inputs import Source, match_fov_masks
 from saunet.inference.overlay import overlay
+from saunet.inference.router import WeightsRouter
 from saunet.inference.segmenter import SegmentationResult, Segmenter
 from saunet.inference.summary import finished_rows, read_summary, write_summary
 from saunet.utils.files import remove_stale_temps
@@ -155,7 +156,7 @@ def _write_outputs(
 def _result_fields(res: SegmentationResult, seconds: float) -> dict[str, Any]:
     h, w = res.prob.shape
     return {
-        "width": w, "height": h, "scale": f"{res.scale:.4g}", "threshold": f"{res.threshold:.4g}",
+        "weights": res.weights, "width": w, "height": h, "scale": f"{res.scale:.4g}", "threshold": f"{res.threshold:.4g}",
         "fov_source": res.fov_source, "vessel_fraction": f"{res.vessel_fraction:.5f}",
         "seconds": f"{seconds:.2f}", "status": "ok",
     }  # fmt: skip
@@ -191,7 +192,7 @@ def _fail(row: dict[str, Any], src: Source, exc: BaseException) -> None:
 
 
 def segment_files(
-    segmenter: Segmenter | Callable[[], Segmenter],
+    segmenter: Segmenter | WeightsRouter | Callable[[], Segmenter | WeightsRouter],
     sources: Sequence[Source],
     out_dir: str | os.PathLike,
     *,
@@ -211,7 +212,8 @@ def segment_files(
     """Segment ``sources`` (this rank's share) into ``out_dir``; see the module docstring.
 
     Args:
-        segmenter: the weights and backend (:class:`saunet.inference.segmenter.Segmenter`), or a
+        segmenter: the weights and backend (:class:`saunet.inference.segmenter.Segmenter`, or a
+            :class:`saunet.inference.router.WeightsRouter` choosing them per image), or a
             function making it, called after the output check (loading can be slow).
         sources: all inputs (:func:`expand_inputs`, :func:`demo_source`), the same on every rank.
         out_dir: output folder (created).
@@ -252,7 +254,7 @@ def segment_files(
         done = _check_outputs(share, planned, summary, spec, overwrite=overwrite, resume=resume)
         for p in remove_stale_temps(out):
             log.info("removed %s, left by a run that was killed", p)
-        if not isinstance(segmenter, Segmenter):
+        if not hasattr(segmenter, "segment"):  # a factory: build only once the folder is ours
             segmenter = segmenter()
         opts = dict(scale=scale, threshold=threshold, tta=tta, field_angle=field_angle)
         rows = _run(segmenter, share, done, out, summary, spec, fov_paths, opts,
@@ -298,7 +300,7 @@ _Pending = tuple[dict[str, Any], Source, "Future[None]", SegmentationResult, flo
 
 
 def _run(
-    segmenter: Segmenter,
+    segmenter: Segmenter | WeightsRouter,
     share: Sequence[Source],
     done: dict[str, dict[str, Any]],
     out: Path,

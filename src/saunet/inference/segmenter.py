@@ -63,6 +63,7 @@ class SegmentationResult:
         threshold: threshold used for ``mask``.
         fov_source: ``"given"`` or ``"estimated"``.
         seconds: wall time of :meth:`Segmenter.segment`.
+        weights: name of the weights that made the map.
     """
 
     prob: np.ndarray
@@ -72,6 +73,7 @@ class SegmentationResult:
     threshold: float
     fov_source: str = "estimated"
     seconds: float = 0.0
+    weights: str = ""
 
     @property
     def vessel_fraction(self) -> float:
@@ -313,5 +315,12 @@ class Segmenter:
             "segmented %dx%d at scale %.4g in %.2fs", hw[1], hw[0], s, time.perf_counter() - t0
         )
         return SegmentationResult(
-            prob, mask, fov_mask, s, thr, source, seconds=time.perf_counter() - t0
+            prob,
+            mask,
+            fov_mask,
+            s,
+            thr,
+            source,
+            seconds=time.perf_counter() - t0,
+            weights=self.name,
         )

@@ -22,9 +22,11 @@ from saunet.utils.files import atomic_write_text
 __all__ = ["SUMMARY_FIELDS", "finished_rows", "read_summary", "write_summary"]
 
 SUMMARY_FIELDS = (
-    "name", "input", "width", "height", "scale", "threshold", "fov_source",
+    "name", "input", "weights", "width", "height", "scale", "threshold", "fov_source",
     "vessel_fraction", "seconds", "status",
 )  # fmt: skip
+#: The columns of summaries written before the ``weights`` column (still read by --resume).
+_OLDER_FIELDS = tuple(f for f in SUMMARY_FIELDS if f != "weights")
 
 
 def write_summary(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -53,7 +55,9 @@ def read_summary(path: Path) -> list[dict[str, str]]:
         raise UserError(
             f"{path}: cannot read this summary ({exc}); remove it to start over"
         ) from None
-    if fields != SUMMARY_FIELDS:
+    if fields == _OLDER_FIELDS:
+        rows = [{**r, "weights": ""} for r in rows]
+    elif fields != SUMMARY_FIELDS:
         raise UserError(
             f"{path}: not a saunet segment summary (columns {', '.join(fields) or 'none'}); "
             "remove it or choose another --out"
