@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from saunet.data.fov import estimate_fov
 from saunet.data.io import read_mask, write_png
 from saunet.errors import UserError
 from saunet.inference.encode import OutputSpec, write_overlay, write_prob_map
@@ -126,8 +127,13 @@ def lock_name(rank: int = 0, world: int = 1) -> str:
 MAX_PENDING_WRITES = 1
 
 
-def _load(src: Source, fov_path: Path | None) -> tuple[np.ndarray, np.ndarray | None]:
-    return src.load(), (read_mask(fov_path) if fov_path is not None else None)
+def _load(src: Source, fov_path: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Image, FOV mask and where the mask came from; on the reader thread, so that the FOV
+    estimate of the next image overlaps the network's work on this one."""
+    image = src.load()
+    if fov_path is not None:
+        return image, read_mask(fov_path), "given"
+    return image, estimate_fov(image), "estimated"
 
 
 def _write_outputs(
@@ -319,7 +325,7 @@ def _run(
     # A three-stage pipeline: the next image is decoded and the previous one's files are
     # encoded on two threads while the network runs (benchmarks/bench_segment.py).
     pending: deque[_Pending] = deque()
-    loads: dict[str, Future[tuple[np.ndarray, np.ndarray | None]]] = {}
+    loads: dict[str, Future[tuple[np.ndarray, np.ndarray, str]]] = {}
 
     def record() -> None:
         """Rewrite the summary with every finished image (kill-safe: atomic)."""
@@ -356,8 +362,8 @@ def _run(
                 rows.append(row)
                 t0 = time.perf_counter()
                 try:
-                    image, fov_mask = loads.pop(src.name).result()  # popped: memory
-                    res = segmenter.segment(image, fov=fov_mask, **opts)
+                    image, fov_mask, source = loads.pop(src.name).result()  # popped: memory
+                    res = segmenter.segment(image, fov=fov_mask, fov_source=source, **opts)
                     fut = writer.submit(_write_outputs, out, src.name, image, res, spec)
                     pending.append((row, src, fut, res, t0))
                     del image

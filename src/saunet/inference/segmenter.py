@@ -280,6 +280,7 @@ class Segmenter:
         threshold: float | None = None,
         tta: bool | None = None,
         field_angle: float | None = None,
+        fov_source: str = "given",
     ) -> SegmentationResult:
         """Segment one image.
 
@@ -290,6 +291,8 @@ class Segmenter:
             threshold: mask threshold; the weights' threshold when None.
             tta: flip averaging; the segmenter's default when None.
             field_angle: the camera's field angle in degrees, if known (calibre matching).
+            fov_source: what to report as the origin of a ``fov`` passed in (``"given"``, or
+                ``"estimated"`` for a mask the caller estimated beforehand).
         """
         t0 = time.perf_counter()
         img = as_rgb_float(image)
@@ -297,7 +300,7 @@ class Segmenter:
         if fov is None:
             fov_mask, source = estimate_fov(img), "estimated"
         else:
-            fov_mask, source = np.asarray(fov, dtype=bool), "given"
+            fov_mask, source = np.asarray(fov, dtype=bool), fov_source
             if fov_mask.shape != hw:
                 raise ValueError(f"FOV mask {fov_mask.shape} does not match image {hw}")
         s = choose_scale(fov_mask, self.meta, scale, field_angle=field_angle)
