@@ -65,15 +65,20 @@ def apply_condition(sample: dict, condition: str) -> dict:
     return {**sample, "image": img.astype(np.float32)}
 
 
-def score(seg, samples: list[dict], condition: str) -> dict:
-    """Segment the changed samples with ``seg`` and score them (FOV protocol)."""
+def score(seg, samples: list[dict], condition: str, gain: float = 1.0) -> dict:
+    """Segment the changed samples with ``seg`` and score them (FOV protocol); ``gain``
+    multiplies the factor the resolution policy picks (1: the policy as shipped)."""
     from saunet.evaluation.protocols import evaluate_maps
+    from saunet.inference.scale import MAX_SCALE, MIN_SCALE, choose_scale
 
     t0 = time.perf_counter()
     probs, changed, scales = [], [], []
     for s in samples:
         c = apply_condition(s, condition)
-        res = seg.segment(c["image"], fov=c["fov"])
+        factor = "auto"
+        if gain != 1.0:
+            factor = float(np.clip(choose_scale(c["fov"], seg.meta) * gain, MIN_SCALE, MAX_SCALE))
+        res = seg.segment(c["image"], fov=c["fov"], scale=factor)
         probs.append(res.prob)
         scales.append(res.scale)
         changed.append(c)
@@ -84,7 +89,8 @@ def score(seg, samples: list[dict], condition: str) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
 
 
-def table(rows: list[dict], weights: list[str], datasets: list[str]) -> str:
+def table(rows: list[dict], weights: list[str], datasets: list[str], gain: float = 1.0) -> str:
+    rows = [r for r in rows if r.get("gain", 1.0) == gain]
     head = [
         f"{w} on {d.upper() if d == 'drive' else 'CHASE_DB1'}" for w in weights for d in datasets
     ]
@@ -115,6 +121,8 @@ def main() -> int:
     ap.add_argument("--datasets", nargs="+", default=["drive", "chase"], choices=("drive", "chase"))
     ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS)
     ap.add_argument("--split", default="test")
+    ap.add_argument("--gains", nargs="+", type=float, default=[1.0],
+                    help="multiply the policy's factor by each (choose a policy on --split train)")  # fmt: skip
     ap.add_argument("--data-root", default=None, help="datasets root (default: $SAUNET_DATA)")
     ap.add_argument("--limit", type=int, default=None, help="first N images only (smoke runs)")
     ap.add_argument("--precision", default="fp32", help="fp32 (default), auto, bf16")
@@ -140,10 +148,12 @@ def main() -> int:
         for w, name in zip(args.weights, names, strict=True):
             seg = Segmenter.from_weights(w, precision=args.precision, device="cpu")
             for cond in args.conditions:
-                r = {"weights": name, "weights_path": w, "dataset": d, "split": args.split,
-                     "n_images": len(samples), "condition": cond, **score(seg, samples, cond)}  # fmt: skip
-                rows.append(r)
-                print(json.dumps(r), flush=True)
+                for gain in args.gains:
+                    r = {"weights": name, "weights_path": w, "dataset": d, "split": args.split,
+                         "n_images": len(samples), "condition": cond, "gain": gain,
+                         **score(seg, samples, cond, gain)}  # fmt: skip
+                    rows.append(r)
+                    print(json.dumps(r), flush=True)
     doc = {
         "command": "python " + " ".join(sys.argv),
         "cpu": cpu_model(),
@@ -154,7 +164,11 @@ def main() -> int:
         "rows": rows,
     }
     (args.out / "robustness.json").write_text(json.dumps(doc, indent=1) + "\n")
-    md = table(rows, names, args.datasets)
+    md = "\n".join(
+        (f"## policy factor x{g}\n\n" if len(args.gains) > 1 else "")
+        + table(rows, names, args.datasets, g)
+        for g in args.gains
+    )
     (args.out / "robustness.md").write_text(md)
     print(md)
     return 0
