@@ -9,7 +9,7 @@ from saunet.commands import HelpFormatter
 
 DEFAULT_OUT = "segment-output"
 #: ``auto``: the rule of :mod:`saunet.inference.router` picks the weights per photograph.
-DEFAULT_WEIGHTS = "drive"
+DEFAULT_WEIGHTS = "auto"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

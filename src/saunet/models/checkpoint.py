@@ -45,7 +45,7 @@ FORMAT_VERSION = 1
 META_KEY = "saunet"
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 #: Short names of shipped weights -> file stem in ``saunet/weights``.
-SHIPPED = {"drive": "sa-unet-drive", "chase": "sa-unet-chase"}
+SHIPPED = {"drive": "sa-unet-drive", "chase": "sa-unet-chase", "general": "sa-unet-general"}
 
 
 class CheckpointError(UserError, ValueError):
