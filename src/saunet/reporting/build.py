@@ -26,6 +26,7 @@ from saunet.reporting.tables import (
     cross_table,
     long_run_dirs,
     long_runs_table,
+    robustness_table,
     significance_table,
     table_iv,
 )
@@ -210,6 +211,17 @@ def render_report(results: Results, results_dir: Path, out_md: Path) -> str:
                   f"From `{results_rel}/cross/*.json` (written by `benchmarks/scale_sweep.py`): "
                   "weights trained on one dataset evaluated on another, with the resolution "
                   "adaptation of `saunet segment` (`scale`).", "", *cross]  # fmt: skip
+    robust = (
+        robustness_table(results_dir / "robustness")
+        if (results_dir / "robustness").is_dir()
+        else []
+    )
+    if robust:
+        lines += ["### Robustness: each set of weights on each test set, native, rescaled, colour-shifted", "",
+                  f"From `{results_rel}/robustness/*/robustness.json` (written by "
+                  "`benchmarks/robustness.py`): FOV AUC / F1 on the test photographs, segmented "
+                  "through `saunet segment`'s path with the dataset's FOV mask, at each weights' "
+                  "threshold (docs/segment.md, \"Which weights\").", "", *robust]  # fmt: skip
     lines += _long_runs_section(results_dir, md_dir)
     return "\n".join(lines).rstrip("\n") + "\n"
 

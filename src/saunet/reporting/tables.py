@@ -241,6 +241,30 @@ def cross_table(cross_dir: Path) -> list[str]:
     return lines + [""]
 
 
+def robustness_table(robustness_dir: Path) -> list[str]:
+    """One table of every ``*/robustness.json`` (``benchmarks/robustness.py``): a row per
+    condition, a column per weights and dataset, cells FOV AUC / F1."""
+    rows: list[dict[str, Any]] = []
+    commands = []
+    for path in sorted(robustness_dir.glob("*/robustness.json")):
+        doc = read_json(path)
+        if isinstance(doc, dict) and isinstance(doc.get("rows"), list):
+            rows += [r for r in doc["rows"] if isinstance(r, dict) and r.get("gain", 1.0) == 1.0]
+            commands.append(f"`{doc.get('command', '?')}` ({doc.get('cpu', '?')}, {doc.get('threads', '?')} thread(s), {doc.get('minutes', '?')} min)")  # fmt: skip
+    if not rows:
+        return []
+    columns = list(dict.fromkeys((r["weights"], r["dataset"]) for r in rows))
+    conditions = list(dict.fromkeys(r["condition"] for r in rows))
+    cell = {(r["weights"], r["dataset"], r["condition"]): r for r in rows}
+    lines = ["| condition | " + " | ".join(f"{w} on {d}" for w, d in columns) + " |",
+             "|---|" + "---:|" * len(columns)]  # fmt: skip
+    for c in conditions:
+        cells = [cell.get((w, d, c)) for w, d in columns]
+        lines.append(f"| {c} | " + " | ".join(
+            f"{fmt(r['auc'])} / {fmt(r['f1'])}" if r else "—" for r in cells) + " |")  # fmt: skip
+    return lines + ["", "Commands: " + "; ".join(commands), ""]
+
+
 def _protocol_rows(doc: dict[str, Any] | None, policy: str) -> list[str]:
     out = []
     for protocol in ("paper", "fov"):
