@@ -26,7 +26,10 @@ def test_picture_draws_centreline_and_rings():
     pic = render_measures(res, m)
     assert pic.shape == (200, 200, 3) and pic.dtype == np.uint8
     colour = np.array(width_colour(res.widths[0], *WIDTH_RANGE_PX))
-    assert (np.abs(pic[40, 60:160].astype(int) - colour).sum(axis=1) < 10).all()
+    # The centreline of a 6-px line about y = 40.5 lies on row 40 or 41 (skeletonize may
+    # settle on either for an even width): in every column, one of them has its colour.
+    near = np.abs(pic[39:43, 60:160].astype(int) - colour).sum(axis=2) < 10
+    assert near.any(axis=0).all() and not near[[0, -1]].all()
     # The zone C ring (5 radii = 50 px) crosses the row of the disc centre at x = 150.
     assert (pic[100, 148:153] == (255, 220, 0)).all(axis=1).any()
     photo = np.full((200, 200, 3), 0.5, np.float32)
