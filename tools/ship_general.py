@@ -32,8 +32,11 @@ from saunet.models.checkpoint import read_checkpoint, save_checkpoint
 from saunet.reporting.collect import collect_run
 
 
-def validation_threshold(run_dir: Path, meta: dict, data_root: str | None) -> tuple[float, float]:
-    """Best pooled FOV F1 threshold on the run's held-out photographs, and that F1."""
+def validation_threshold(
+    run_dir: Path, meta: dict, data_root: str | None, calibre_factor: float = 1.0
+) -> tuple[float, float]:
+    """Best pooled FOV F1 threshold on the run's held-out photographs, and that F1, each
+    photograph segmented with the shipped resolution policy (``calibre_factor``)."""
     names = set(meta["data"]["val"])
     datasets = meta["run_config"]["data"]["dataset"].split("+")
     samples = [
@@ -42,6 +45,7 @@ def validation_threshold(run_dir: Path, meta: dict, data_root: str | None) -> tu
     if len(samples) != len(names):
         raise SystemExit(f"{run_dir}: found {len(samples)} of the {len(names)} validation images")
     seg = Segmenter.from_weights(str(run_dir / "best.safetensors"), device="cpu", precision="fp32")
+    seg.meta = {**seg.meta, "scale": {**seg.meta["scale"], "calibre_factor": calibre_factor}}
     probs, labels = [], []
     for s in samples:
         prob = seg.segment(s["image"], fov=s["fov"]).prob
@@ -58,6 +62,13 @@ def main() -> None:
     ap.add_argument("--name", default="general")
     ap.add_argument("--command", required=True, help="the exact training command")
     ap.add_argument("--data-root", default=None)
+    ap.add_argument(
+        "--calibre-factor",
+        type=float,
+        default=1.0,
+        help="scale.calibre_factor to ship, chosen on training photographs with "
+        "benchmarks/robustness.py --split train --gains (default 1)",
+    )
     args = ap.parse_args()
 
     tensors, meta = read_checkpoint(args.run_dir / "best.safetensors")
@@ -66,7 +77,7 @@ def main() -> None:
         raise SystemExit(
             f"{args.run_dir}: no training scale in the checkpoint (data.px_per_degree)"
         )
-    threshold, f1 = validation_threshold(args.run_dir, meta, args.data_root)
+    threshold, f1 = validation_threshold(args.run_dir, meta, args.data_root, args.calibre_factor)
     print(f"threshold {threshold:.4f} (validation FOV F1 {f1:.4f})")
     meta = {
         **{k: v for k, v in meta.items() if k not in BOOKKEEPING},
@@ -75,6 +86,7 @@ def main() -> None:
         "threshold": {"fov": round(threshold, 4)},
         "threshold_source": "val-f1",
         "validation_f1": round(f1, 4),
+        "scale": {**meta["scale"], "calibre_factor": args.calibre_factor},
         "training_command": args.command,
     }
     target = WEIGHTS / f"sa-unet-{args.name}.safetensors"
