@@ -22,9 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from saunet.data.fov import fov_diameter
+from saunet.data.resample import resize_image, resize_plane
 from saunet.errors import UserError
 
 __all__ = [
@@ -61,12 +61,6 @@ def px_per_degree(fov: np.ndarray, field_angle_deg: float) -> float | None:
     return None if d is None else d / float(field_angle_deg)
 
 
-def _resize(plane: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    # Pillow's bilinear filter widens its support when shrinking, so it antialiases.
-    im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))
-    return np.asarray(im.resize((hw[1], hw[0]), Image.BILINEAR), dtype=np.float32)
-
-
 def resize_sample(sample: dict[str, Any], factor: float) -> dict[str, Any]:
     """A copy of ``sample`` with its image and masks resized by ``factor``.
 
@@ -79,13 +73,10 @@ def resize_sample(sample: dict[str, Any], factor: float) -> dict[str, Any]:
     out = dict(sample)
     if hw == (h, w):
         return out
-    image = sample["image"]
-    out["image"] = np.clip(
-        np.stack([_resize(image[:, :, c], hw) for c in range(image.shape[2])], axis=-1), 0, 1
-    )
+    out["image"] = resize_image(np.asarray(sample["image"], dtype=np.float32), hw)
     for key in _MASKS:
         if sample.get(key) is not None:
-            out[key] = _resize(sample[key].astype(np.float32), hw) >= 0.5
+            out[key] = resize_plane(sample[key].astype(np.float32), hw) >= 0.5
     out["size"] = hw
     return out
 

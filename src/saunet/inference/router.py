@@ -11,7 +11,6 @@ robustness table in docs/segment.md.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +19,6 @@ import numpy as np
 from saunet.inference.segmenter import SegmentationResult, Segmenter
 
 __all__ = ["AUTO", "KNOWN_SIZES", "FALLBACK", "weights_for", "WeightsRouter"]
-
-log = logging.getLogger(__name__)
 
 #: The ``--weights`` value that applies the rule.
 AUTO = "auto"

@@ -44,10 +44,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from saunet.data.calibre import CAMERAS
 from saunet.data.fov import fov_diameter
+from saunet.data.resample import resize_image, resize_map
 
 __all__ = [
     "KNOWN_SCALES",
@@ -169,26 +169,3 @@ def choose_scale(
 def scaled_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
     """``(round(H * s), round(W * s))``, at least 1 px each."""
     return max(1, round(hw[0] * scale)), max(1, round(hw[1] * scale))
-
-
-def _resize_plane(plane: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    # Pillow's bilinear filter widens its support when shrinking, so it antialiases.
-    im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))
-    return np.asarray(im.resize((hw[1], hw[0]), Image.BILINEAR), dtype=np.float32)
-
-
-def resize_image(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Bilinear (antialiased) resize of ``(H, W, C)`` float32 to ``hw``; ``(h, w, C)``."""
-    if tuple(image.shape[:2]) == tuple(hw):
-        return image
-    out = np.empty((hw[0], hw[1], image.shape[2]), dtype=np.float32)
-    for c in range(image.shape[2]):
-        out[:, :, c] = _resize_plane(image[:, :, c], hw)
-    return np.clip(out, 0.0, 1.0, out=out)
-
-
-def resize_map(prob: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a probability map ``(h, w)`` back to ``hw``; values stay in [0, 1]."""
-    if tuple(prob.shape) == tuple(hw):
-        return prob
-    return np.clip(_resize_plane(prob, hw), 0.0, 1.0)
