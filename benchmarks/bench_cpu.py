@@ -7,9 +7,10 @@ Runs, each in its own process, on this machine:
    ``segment`` can take, with ``torch-fp32`` (eager, BatchNorm not folded) as the baseline
    a plain PyTorch user gets;
 3. ``benchmarks/bench_segment.py --modes off``: the 20 DRIVE test images end to end
-   (decode, FOV, scale, predict, write the default outputs) against the predictor alone;
+   (decode, FOV, scale, predict, write the default outputs) in the default lanes and in one
+   lane, against the predictor alone;
 4. ``benchmarks/bench_memory.py``: one 3504 x 2336 photograph end to end at the default
-   policy: wall time and peak RSS.
+   policy (``--weights auto``: the ``general`` weights for that size): wall time and peak RSS.
 
 Usage: python benchmarks/bench_cpu.py [--data-root ../shared/data] [--json-out FILE]
 Example: python benchmarks/bench_cpu.py --json-out /tmp/cpu.json
@@ -48,7 +49,7 @@ def help_seconds(n: int = 5) -> float:
 
 def large_photo() -> tuple[float, float]:
     """``(wall s, peak RSS MB)`` of one 3504 x 2336 photograph, default policy and precision."""
-    out = _run([str(HERE / "bench_memory.py"), "--weights", "drive", "--scale", "auto",
+    out = _run([str(HERE / "bench_memory.py"), "--weights", "auto", "--scale", "auto",
                 "--precision", "auto"])  # fmt: skip
     row = next(line for line in out.splitlines() if line.startswith("| auto"))
     cells = [c.strip() for c in row.strip("|").split("|")]
@@ -83,7 +84,9 @@ def main() -> None:
         *((f"{name} network, 592 x 592", f"{r['network_ms']} ms") for name, r in paths.items()
           if name not in ("torch-fp32", default)),
         ("predictor alone, per DRIVE test image", f"{m['model_only_ms']:.0f} ms"),
-        ("end to end, per DRIVE test image (20-image folder)", f"{m['e2e_ms_per_image']:.0f} ms"),
+        (f"end to end, per DRIVE test image (20-image folder, {m['lanes']} lanes)",
+         f"{m['e2e_ms_per_image']:.0f} ms"),
+        ("the same in one lane (reader/writer pipeline)", f"{m['one_lane_ms_per_image']:.0f} ms"),
         ("ratio end to end / predictor", f"{m['ratio']:.2f}"),
         ("3504 x 2336 photograph end to end (fresh process)", f"{doc['large_s']:.1f} s"),
         ("3504 x 2336 peak RSS", f"{doc['large_rss_mb']:.0f} MB"),

@@ -32,7 +32,7 @@ def main() -> None:
     import torch
 
     from saunet.data.io import read_image, write_png
-    from saunet.inference.encode import write_overlay, write_prob_map
+    from saunet.inference.encode import write_mask, write_overlay, write_prob_map
     from saunet.inference.overlay import overlay
     from saunet.inference.segmenter import Segmenter
 
@@ -51,7 +51,9 @@ def main() -> None:
         "prob tiff (float32)": lambda p: write_prob_map(p, prob, "tiff"),
         "prob npy (float32)": lambda p: write_prob_map(p, prob, "npy"),
         "prob png8 (lossy, before)": lambda p: write_png(p, prob),
-        "mask png": lambda p: write_png(p, res.mask),
+        "mask png (default)": lambda p: write_mask(p, res.mask),
+        "mask png, Pillow's encoder (before)": lambda p: write_png(p, res.mask),
+        "overlay drawing (in memory, no file)": lambda p: overlay(image, res.mask, fov=res.fov),
         "overlay jpg q90 (default)": lambda p: write_overlay(p, rgb, "jpg"),
         "overlay png": lambda p: write_overlay(p, rgb, "png"),
     }
@@ -64,12 +66,15 @@ def main() -> None:
                 t0 = time.perf_counter()
                 write(path)
                 best = min(best, time.perf_counter() - t0)
-            rows.append({"output": name, "bytes": path.stat().st_size, "ms": round(best * 1e3, 1)})
+            size = path.stat().st_size if path.exists() else 0
+            path.unlink(missing_ok=True)
+            rows.append({"output": name, "bytes": size, "ms": round(best * 1e3, 1)})
     h, w = prob.shape
     print(f"{label}, {w} x {h}; {cpu_model()}, 1 thread, best of {args.repeat}")
     print("| output | size | encode |\n|---|---:|---:|")
     for r in rows:
-        print(f"| {r['output']} | {r['bytes'] / 1e3:,.0f} kB | {r['ms']:.0f} ms |")
+        size = f"{r['bytes'] / 1e3:,.0f} kB" if r["bytes"] else "-"
+        print(f"| {r['output']} | {size} | {r['ms']:.0f} ms |")
     if args.json:
         doc = {"image": label, "size": [w, h], "cpu": cpu_model(), "rows": rows}
         args.json.write_text(json.dumps(doc, indent=2) + "\n")

@@ -72,17 +72,32 @@ def test_output_spec(tmp_path):
         OutputSpec(prob_format="png8")
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("shape", [(1, 1), (3, 7), (584, 565)])
-def test_png16_bytes_is_a_png_that_pillow_reads_back_exactly(shape):
+def test_grey_png_bytes_is_a_png_that_pillow_reads_back_exactly(shape, dtype):
     import io
 
-    from saunet.inference.encode import png16_bytes
+    from saunet.inference.encode import grey_png_bytes
 
+    top = np.iinfo(dtype).max
     rng = np.random.default_rng(shape[0])
-    q = rng.integers(0, 65536, size=shape, dtype=np.uint16)
-    q.flat[0], q.flat[-1] = 0, 65535
-    im = Image.open(io.BytesIO(png16_bytes(q)))
+    q = rng.integers(0, top + 1, size=shape, dtype=dtype)
+    q.flat[0], q.flat[-1] = 0, top
+    im = Image.open(io.BytesIO(grey_png_bytes(q)))
     assert im.size == (shape[1], shape[0])
-    assert np.array_equal(np.asarray(im).astype(np.uint16), q)
-    with pytest.raises(ValueError, match="uint16"):
-        png16_bytes(q.astype(np.int32))
+    assert im.mode == ("L" if dtype == np.uint8 else "I;16")
+    assert np.array_equal(np.asarray(im).astype(dtype), q)
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        grey_png_bytes(q.astype(np.int32))
+
+
+def test_write_mask_reads_back_as_the_mask(tmp_path):
+    from saunet.data.io import read_mask
+    from saunet.inference.encode import write_mask
+
+    mask = np.random.default_rng(3).random((37, 53)) > 0.7
+    write_mask(tmp_path / "m.png", mask)
+    assert np.array_equal(read_mask(tmp_path / "m.png"), mask)
+    assert set(np.unique(np.asarray(Image.open(tmp_path / "m.png")))) == {0, 255}
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        write_mask(tmp_path / "x.png", np.zeros((2, 2, 3), bool))

@@ -15,7 +15,6 @@ from saunet.inference.overlay import overlay
 from saunet.inference.segment_files import segment_files, summary_name
 from saunet.inference.segmenter import Segmenter, as_rgb_float, weights_threshold
 from saunet.inference.summary import SUMMARY_FIELDS
-from saunet.utils.files import atomic_write
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -171,41 +170,6 @@ def test_demo_source_is_the_skimage_retina():
     assert src.name == "retina" and src.path is None
     img = src.load()
     assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.float32 and img.max() <= 1
-
-
-def test_pipeline_keeps_order_and_reports_broken_inputs_and_failed_writes(
-    tmp_path, seg, monkeypatch
-):
-    import saunet.inference.segment_files as seg_mod
-
-    _write_images(tmp_path / "in", ["a.png", "c.png", "d.png"])
-    (tmp_path / "in" / "b.png").write_bytes(b"not a png")
-    real = seg_mod.write_overlay
-
-    def flaky(path, array, fmt):
-        if Path(path).name != "c_overlay.jpg":
-            return real(path, array, fmt)
-
-        def half_then_fail(tmp):
-            Path(tmp).write_bytes(b"\x89PNG half")
-            raise OSError("disk full")
-
-        atomic_write(path, half_then_fail)
-
-    monkeypatch.setattr(seg_mod, "write_overlay", flaky)
-    srcs = expand_inputs([str(tmp_path / "in")])
-    rep = segment_files(seg, srcs, tmp_path / "out", rank=0, world=1, progress=False)
-    rows = _read_csv(tmp_path / "out" / "summary.csv")
-    assert [r["name"] for r in rows] == ["a", "b", "c", "d"]
-    status = {r["name"]: r["status"] for r in rows}
-    assert status["a"] == status["d"] == "ok"
-    assert status["b"].startswith("failed:") and status["c"] == "failed: disk full"
-    assert {r["input"] for r in rep.failed} == {
-        str(tmp_path / "in" / n) for n in ("b.png", "c.png")
-    }
-    assert (tmp_path / "out" / "d_overlay.jpg").is_file()
-    assert not (tmp_path / "out" / "c_overlay.jpg").exists()
-    assert not list((tmp_path / "out").glob(".*tmp*"))  # no half-written files left
 
 
 def test_compile_policy():

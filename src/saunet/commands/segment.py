@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from saunet.errors import UserError
     from saunet.inference.encode import OutputSpec
     from saunet.inference.inputs import demo_source, expand_inputs
+    from saunet.inference.lanes import default_lanes
     from saunet.inference.router import AUTO, WeightsRouter
     from saunet.inference.scale import parse_scale
     from saunet.inference.segment_files import dist_from_env, segment_files
@@ -162,13 +163,16 @@ def run(args: argparse.Namespace) -> int:
     rank, world = dist_from_env()
     weights = args.weights or (None if args.onnx else DEFAULT_WEIGHTS)
 
+    n_mine = len(sources[rank::world])
+
+    def compile_on() -> bool:
+        return want_compile(args.compile, n_mine, args.backend, _device(args.device, world))
+
     def build_one(name: str | None) -> Segmenter:
         try:
             seg = Segmenter.from_weights(
                 name, device=_device(args.device, world), precision=args.precision,
-                backend=args.backend, onnx_path=args.onnx,
-                compile=want_compile(args.compile, len(sources[rank::world]), args.backend,
-                                     _device(args.device, world)),
+                backend=args.backend, onnx_path=args.onnx, compile=compile_on(),
                 tile=DEFAULT_TILE if args.tile is None else args.tile,
             )  # fmt: skip
         except (FileNotFoundError, ValueError, ImportError) as exc:
@@ -192,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         build, sources, args.out, fov=args.fov, scale=args.scale, threshold=args.threshold,
         tta=args.tta, field_angle=args.field_angle, overwrite=args.overwrite, resume=args.resume,
         outputs=spec, rank=rank, world=world,
+        lanes=lambda: default_lanes(_device(args.device, world), args.backend, compile_on(),
+                                    n_mine),
     )  # fmt: skip
     failed = report.failed
     done = len(report.rows) - len(failed)

@@ -11,6 +11,7 @@ robustness table in docs/segment.md.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +38,8 @@ class WeightsRouter:
     """Segments each image with the weights :func:`weights_for` picks.
 
     Each :class:`Segmenter` is built by ``build(name)`` the first time an image needs it,
-    so a folder of DRIVE photographs never loads the other weights.
+    so a folder of DRIVE photographs never loads the other weights; safe to call from
+    several threads (lanes, :mod:`saunet.inference.lanes`), each set is built once.
     """
 
     name = AUTO
@@ -45,13 +47,15 @@ class WeightsRouter:
     def __init__(self, build: Callable[[str], Segmenter]) -> None:
         self._build = build
         self._segmenters: dict[str, Segmenter] = {}
+        self._lock = threading.Lock()
 
     def segmenter_for(self, hw: tuple[int, int]) -> Segmenter:
         """The segmenter of the weights for a photograph of ``(height, width)``."""
         name = weights_for(hw)
-        if name not in self._segmenters:
-            self._segmenters[name] = self._build(name)
-        return self._segmenters[name]
+        with self._lock:
+            if name not in self._segmenters:
+                self._segmenters[name] = self._build(name)
+            return self._segmenters[name]
 
     def segment(self, image: np.ndarray, **kw: Any) -> SegmentationResult:
         """:meth:`Segmenter.segment` with the weights for this image's size."""

@@ -11,9 +11,11 @@ For every input image ``<stem>.<ext>`` up to three files are written into the ou
 
 and one summary CSV (:mod:`saunet.inference.summary`: one row per input, failed ones too;
 ``seconds`` is the time from the start of an image's prediction until its files are written),
-rewritten atomically after every image. Images go through a pipeline: while the network runs
-on one, the next is decoded on a reader thread and the previous one's files are encoded on a
-writer thread. Every file is written atomically (temporary file + rename), and an image whose
+rewritten atomically after every image. On a CPU, images go through lanes
+(:mod:`saunet.inference.lanes`): two images at once, each taken through every step on its
+own thread with half the torch threads. Otherwise (a GPU, onnxruntime, one image,
+``lanes=1``) they go through a pipeline: while the network runs on one, the next is decoded
+on a reader thread and the previous one's files are encoded on a writer thread. Every file is written atomically (temporary file + rename), and an image whose
 files cannot all be written loses the ones already written: an image has all its files or
 none.
 
@@ -38,29 +40,20 @@ run of the same rank is refused.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm import tqdm
-
-from saunet.data.fov import estimate_fov
-from saunet.data.io import read_mask, write_png
 from saunet.errors import UserError
-from saunet.inference.encode import OutputSpec, write_overlay, write_prob_map
+from saunet.inference.encode import OutputSpec
 from saunet.inference.inputs import Source, match_fov_masks
-from saunet.inference.overlay import overlay
 from saunet.inference.router import WeightsRouter
-from saunet.inference.segmenter import SegmentationResult, Segmenter
-from saunet.inference.summary import finished_rows, read_summary, write_summary
+from saunet.inference.scheduling import run_lanes, run_pipeline
+from saunet.inference.segmenter import Segmenter
+from saunet.inference.summary import finished_rows, read_summary
 from saunet.utils.files import remove_stale_temps
 from saunet.utils.lock import LOCK_NAME, FolderLock
 
@@ -109,92 +102,9 @@ class SegmentReport:
         return [r for r in self.rows if r["status"] != "ok"]
 
 
-#: Write errors that no later image can escape: the run stops instead of failing each one.
-DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
-
-
-def _disk_error(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
-
-
 def lock_name(rank: int = 0, world: int = 1) -> str:
     """The lock file of a rank: ranks of one torchrun share the folder, each its own files."""
     return LOCK_NAME if world <= 1 else f".saunet-rank{rank}-of-{world}.lock"
-
-
-#: Images whose outputs may still be being written while the next one is predicted. One
-#: keeps memory near a single image's (a 3504x2336 photograph and its maps are ~300 MB).
-MAX_PENDING_WRITES = 1
-
-
-def _load(src: Source, fov_path: Path | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Image, FOV mask and where the mask came from; on the reader thread, so that the FOV
-    estimate of the next image overlaps the network's work on this one."""
-    image = src.load()
-    if fov_path is not None:
-        return image, read_mask(fov_path), "given"
-    return image, estimate_fov(image), "estimated"
-
-
-def _write_outputs(
-    out_dir: Path, name: str, image: np.ndarray, res: SegmentationResult, spec: OutputSpec
-) -> None:
-    """The files of one image, all or none (runs on the writer thread; zlib and JPEG encoding
-    free the GIL). When one cannot be written those already written are removed, so that a
-    complete-looking subset never passes for the image's outputs."""
-    written: list[Path] = []
-    try:
-        for kind, path in spec.paths(out_dir, name).items():
-            if kind == "prob":
-                prob = np.where(res.fov, res.prob, 0.0).astype(np.float32)
-                write_prob_map(path, prob, spec.prob_format)
-            elif kind == "mask":
-                write_png(path, res.mask)
-            else:
-                write_overlay(path, overlay(image, res.mask, fov=res.fov), spec.overlay_format)
-            written.append(path)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-
-
-def _result_fields(res: SegmentationResult, seconds: float) -> dict[str, Any]:
-    h, w = res.prob.shape
-    return {
-        "weights": res.weights, "width": w, "height": h, "scale": f"{res.scale:.4g}", "threshold": f"{res.threshold:.4g}",
-        "fov_source": res.fov_source, "vessel_fraction": f"{res.vessel_fraction:.5f}",
-        "seconds": f"{seconds:.2f}", "status": "ok",
-    }  # fmt: skip
-
-
-class _InlineExecutor:
-    """Runs each submitted call at once on the calling thread (``pipeline=False``)."""
-
-    def __enter__(self) -> _InlineExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        fut: Future[Any] = Future()
-        try:
-            fut.set_result(fn(*args))
-        except Exception as exc:
-            fut.set_exception(exc)
-        return fut
-
-
-def _executor(threaded: bool, name: str) -> ThreadPoolExecutor | _InlineExecutor:
-    return ThreadPoolExecutor(1, thread_name_prefix=name) if threaded else _InlineExecutor()
-
-
-def _fail(row: dict[str, Any], src: Source, exc: BaseException) -> None:
-    msg = str(exc).removeprefix(f"{src.input}: ")
-    log.warning("skipped %s: %s", src.input, msg)
-    log.debug("traceback of %s", src.input, exc_info=exc)
-    row["status"] = f"failed: {msg}"
 
 
 def segment_files(
@@ -214,6 +124,7 @@ def segment_files(
     world: int | None = None,
     progress: bool = True,
     pipeline: bool = True,
+    lanes: int | Callable[[], int] = 1,
 ) -> SegmentReport:
     """Segment ``sources`` (this rank's share) into ``out_dir``; see the module docstring.
 
@@ -234,6 +145,10 @@ def segment_files(
         progress: show a tqdm bar (rank 0 only).
         pipeline: decode and write on background threads; False does every step on the
             calling thread, one image after the other (same outputs; for benchmarks).
+        lanes: images in flight at once, each on its own thread with ``1 / lanes`` of the
+            torch threads (:func:`saunet.inference.lanes.default_lanes` picks it for the
+            CLI; a function is called after the segmenter is built); 1 runs the pipeline.
+            Same outputs either way.
 
     Raises:
         UserError: existing outputs without ``overwrite`` or ``resume``, a folder that cannot
@@ -263,8 +178,15 @@ def segment_files(
         if not hasattr(segmenter, "segment"):  # a factory: build only once the folder is ours
             segmenter = segmenter()
         opts = dict(scale=scale, threshold=threshold, tta=tta, field_angle=field_angle)
-        rows = _run(segmenter, share, done, out, summary, spec, fov_paths, opts,
-                    progress=progress and rank == 0, pipeline=pipeline)  # fmt: skip
+        if callable(lanes):
+            lanes = lanes()
+        todo = sum(s.name not in done for s in share)
+        if lanes > 1 and todo > 1:
+            rows = run_lanes(segmenter, share, done, out, summary, spec, fov_paths, opts,
+                             progress=progress and rank == 0, lanes=lanes)  # fmt: skip
+        else:
+            rows = run_pipeline(segmenter, share, done, out, summary, spec, fov_paths, opts,
+                                progress=progress and rank == 0, pipeline=pipeline)  # fmt: skip
     finally:
         lock.release()
         if made and out.is_dir() and not any(out.iterdir()):
@@ -299,126 +221,3 @@ def _check_outputs(
                 "--overwrite to replace it"
             )
     return {}
-
-
-#: An image whose files are being written: its row, source, write, result, start time.
-_Pending = tuple[dict[str, Any], Source, "Future[None]", SegmentationResult, float]
-
-
-def _run(
-    segmenter: Segmenter | WeightsRouter,
-    share: Sequence[Source],
-    done: dict[str, dict[str, Any]],
-    out: Path,
-    summary: Path,
-    spec: OutputSpec,
-    fov_paths: dict[str, Path],
-    opts: dict[str, Any],
-    *,
-    progress: bool,
-    pipeline: bool,
-) -> list[dict[str, Any]]:
-    """Segment the sources not in ``done``; the summary rows of all of ``share``, in order."""
-    todo = [s for s in share if s.name not in done]
-    rows: list[dict[str, Any]] = []
-    bar = tqdm(share, desc="segment", unit="img", disable=not progress)
-    # A three-stage pipeline: the next image is decoded and the previous one's files are
-    # encoded on two threads while the network runs (benchmarks/bench_segment.py).
-    pending: deque[_Pending] = deque()
-    loads: dict[str, Future[tuple[np.ndarray, np.ndarray, str]]] = {}
-
-    def record() -> None:
-        """Rewrite the summary with every finished image (kill-safe: atomic)."""
-        write_summary(summary, [r for r in rows if "status" in r])
-
-    def finish_oldest() -> None:
-        # Popped only once recorded: an interrupt in between leaves it for _settle.
-        try:
-            err = _collect(pending[0])
-        finally:
-            pending.popleft()
-        if err is not None and _disk_error(err):
-            raise err
-
-    with (
-        _executor(pipeline, "saunet-read") as reader,
-        _executor(pipeline, "saunet-write") as writer,
-    ):
-
-        def prefetch(k: int) -> None:
-            if k < len(todo):
-                loads[todo[k].name] = reader.submit(_load, todo[k], fov_paths.get(todo[k].name))
-
-        try:
-            prefetch(0)
-            k = 0
-            for src in bar:
-                if src.name in done:
-                    rows.append(done[src.name])
-                    continue
-                k += 1
-                prefetch(k)
-                row: dict[str, Any] = {"name": src.name, "input": src.input}
-                rows.append(row)
-                t0 = time.perf_counter()
-                try:
-                    image, fov_mask, source = loads.pop(src.name).result()  # popped: memory
-                    res = segmenter.segment(image, fov=fov_mask, fov_source=source, **opts)
-                    fut = writer.submit(_write_outputs, out, src.name, image, res, spec)
-                    pending.append((row, src, fut, res, t0))
-                    del image
-                except Exception as exc:  # one bad input must not stop an archive run
-                    _fail(row, src, exc)
-                    record()
-                while pending and (len(pending) > MAX_PENDING_WRITES or pending[0][2].done()):
-                    finish_oldest()
-                    record()
-            while pending:
-                finish_oldest()
-                record()
-            record()  # also when nothing was left to do
-        except BaseException as exc:
-            for fut in loads.values():
-                fut.cancel()
-            _settle(pending, rows, summary)
-            if _disk_error(exc):
-                assert isinstance(exc, OSError)
-                n_ok = sum(r.get("status") == "ok" for r in rows)
-                raise UserError(
-                    f"{out}: {exc.strerror}; stopped after {n_ok} of {len(share)} images, "
-                    f"each complete and listed in {summary.name} as far as space allowed; "
-                    "free space and rerun with --resume"
-                ) from exc
-            raise
-    return rows
-
-
-def _collect(entry: _Pending) -> Exception | None:
-    """Wait for an image's files and complete its row: ``ok``, or ``failed`` with the error
-    (returned; a failed write fails that image, not the run)."""
-    row, src, fut, res, t0 = entry
-    try:
-        fut.result()
-        row.update(_result_fields(res, time.perf_counter() - t0))
-    except Exception as exc:
-        _fail(row, src, exc)
-        return exc
-    return None
-
-
-def _settle(
-    pending: deque[_Pending],
-    rows: list[dict[str, Any]],
-    summary: Path,
-) -> None:
-    """After an interrupt or a full disk: wait for the writes already started (an image whose
-    files are all written is ``ok``), mark the rest ``interrupted`` and update the summary,
-    as far as the disk allows."""
-    while pending:
-        _collect(pending.popleft())
-    for row in rows:
-        row.setdefault("status", "interrupted")
-    try:
-        write_summary(summary, rows)
-    except OSError as err:
-        log.warning("%s: not updated (%s)", summary, err.strerror or err)
