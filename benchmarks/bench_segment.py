@@ -9,13 +9,15 @@ bf16 autocast where native, tiles aligned to 16 px) and measures, on the same im
   (what the network costs);
 * **end to end**: :func:`saunet.inference.segment_files.segment_files` over the folder (decode, FOV
   estimate, scale, predict, three files + summary CSV) in the lanes the CLI picks
-  (:func:`saunet.inference.lanes.default_lanes`: two on a CPU), ``repeats`` times, median of
-  the per-image wall time; and one image alone (single-image latency through ``segment``);
+  (:func:`saunet.inference.lanes.default_lanes`: two on a CPU), median of the per-image wall
+  time over ``--repeats`` rounds; and one image alone (single-image latency);
 * the same folder in one lane (the reader/writer pipeline) and with ``pipeline=False`` (every
   step on one thread), to show what each schedule buys;
 * the ratio end to end / model-only (target <= 1.25, issue "fast and light on every CPU").
 
-Warm-up (first call; the compilation for ``on``) is timed separately and excluded.
+Each round measures everything once, in turn, so that a drift of the machine's speed touches
+every measure alike. Warm-up (first call; the compilation for ``on``) is timed separately
+and excluded.
 An accuracy guard compares the shipped path's probability maps with fp32 eager maps of the
 same weights without alignment (pooled FOV AUC and F1 at the weights' threshold, DRIVE
 test set): it must stay within 0.0005 AUC and 0.002 F1.
@@ -99,10 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--weights", default="drive")
+    ap.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16"),
+        help="network precision (default: auto, as the CLI)",
+    )
     ap.add_argument("--data-root", default=os.environ.get("SAUNET_DATA", "../shared/data"))
     ap.add_argument("--folder", default=None, help="default: DRIVE/test/images of the data root")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--modes", nargs="+", default=["off", "on"], choices=("off", "on"))
     ap.add_argument("--no-guard", action="store_true")
     ap.add_argument("--json-out", type=Path, default=None)
@@ -130,24 +138,37 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-segment-") as tmp:
         for mode in args.modes:
-            seg = Segmenter.from_weights(args.weights, compile=mode == "on")
+            seg = Segmenter.from_weights(
+                args.weights, compile=mode == "on", precision=args.precision
+            )
             t0 = time.perf_counter()
             model_only(seg, images[:1])  # warm-up; compiles for mode "on"
             warm = time.perf_counter() - t0
             model_only(seg, images[:2])
-            mo = statistics.median(model_only(seg, images) for _ in range(args.repeats))
             lanes = default_lanes("auto", "torch", mode == "on", len(sources))
-            e2e = end_to_end(seg, sources, Path(tmp) / mode, args.repeats, lanes=lanes)
-            one_lane = end_to_end(seg, sources, Path(tmp) / f"{mode}-1", args.repeats)
-            serial = end_to_end(seg, sources, Path(tmp) / f"{mode}-serial", args.repeats, False)
-            single = end_to_end(seg, sources[:1], Path(tmp) / f"{mode}-one", args.repeats)
+            # Rounds interleave every measure, so that a drift of the machine's speed (AMX
+            # warm-up, a neighbour's load) touches the predictor and end to end alike.
+            runs: dict[str, list[float]] = {
+                "mo": [],
+                "e2e": [],
+                "one": [],
+                "serial": [],
+                "single": [],
+            }
+            for r in range(args.repeats):
+                work = Path(tmp) / f"{mode}-{r}"
+                runs["mo"].append(model_only(seg, images))
+                runs["e2e"] += end_to_end(seg, sources, work / "lanes", 1, lanes=lanes)
+                runs["one"] += end_to_end(seg, sources, work / "one-lane", 1)
+                runs["serial"] += end_to_end(seg, sources, work / "serial", 1, False)
+                runs["single"] += end_to_end(seg, sources[:1], work / "single", 1)
+            med = {k: 1000 * statistics.median(v) for k, v in runs.items()}
             m = {
-                "warmup_s": warm, "model_only_ms": 1000 * mo,
-                "e2e_ms_per_image": 1000 * statistics.median(e2e),
-                "e2e_runs_ms": [1000 * t for t in e2e], "lanes": lanes,
-                "one_lane_ms_per_image": 1000 * statistics.median(one_lane),
-                "serial_ms_per_image": 1000 * statistics.median(serial),
-                "single_image_ms": 1000 * statistics.median(single),
+                "warmup_s": warm, "model_only_ms": med["mo"], "lanes": lanes,
+                "e2e_ms_per_image": med["e2e"], "one_lane_ms_per_image": med["one"],
+                "serial_ms_per_image": med["serial"], "single_image_ms": med["single"],
+                "runs_ms": {k: [round(1000 * t, 1) for t in v] for k, v in runs.items()},
+                "ratio_per_round": [e / m for e, m in zip(runs["e2e"], runs["mo"], strict=True)],
                 "compiled": getattr(seg.predictor, "compiled", None) is not None,
             }  # fmt: skip
             m["ratio"] = m["e2e_ms_per_image"] / m["model_only_ms"]
