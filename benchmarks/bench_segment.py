@@ -58,6 +58,14 @@ def model_only(seg: Any, images: list[np.ndarray]) -> float:
     return (time.perf_counter() - t0) / len(images)
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its threads."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def end_to_end(
     seg: Any, sources: list, workdir: Path, repeats: int, pipeline: bool = True, lanes: int = 1
 ) -> list[float]:
@@ -112,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5, help="interleaved rounds (default 5)")
     ap.add_argument("--modes", nargs="+", default=["off", "on"], choices=("off", "on"))
+    ap.add_argument(
+        "--lanes",
+        type=int,
+        default=None,
+        help="lanes of the end-to-end run (default: what the CLI picks, 2 on a CPU)",
+    )
     ap.add_argument("--no-guard", action="store_true")
     ap.add_argument("--json-out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -145,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             model_only(seg, images[:1])  # warm-up; compiles for mode "on"
             warm = time.perf_counter() - t0
             model_only(seg, images[:2])
-            lanes = default_lanes("auto", "torch", mode == "on", len(sources))
+            lanes = args.lanes or default_lanes("auto", "torch", mode == "on", len(sources))
             # Rounds interleave every measure, so that a drift of the machine's speed (AMX
             # warm-up, a neighbour's load) touches the predictor and end to end alike.
             runs: dict[str, list[float]] = {
@@ -155,10 +169,13 @@ def main(argv: list[str] | None = None) -> int:
                 "serial": [],
                 "single": [],
             }
+            busy = []  # cores kept busy during the lanes runs (process CPU time / wall time)
             for r in range(args.repeats):
                 work = Path(tmp) / f"{mode}-{r}"
                 runs["mo"].append(model_only(seg, images))
+                cpu0, t0 = _cpu_seconds(), time.perf_counter()
                 runs["e2e"] += end_to_end(seg, sources, work / "lanes", 1, lanes=lanes)
+                busy.append((_cpu_seconds() - cpu0) / (time.perf_counter() - t0))
                 runs["one"] += end_to_end(seg, sources, work / "one-lane", 1)
                 runs["serial"] += end_to_end(seg, sources, work / "serial", 1, False)
                 runs["single"] += end_to_end(seg, sources[:1], work / "single", 1)
@@ -169,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 "serial_ms_per_image": med["serial"], "single_image_ms": med["single"],
                 "runs_ms": {k: [round(1000 * t, 1) for t in v] for k, v in runs.items()},
                 "ratio_per_round": [e / m for e, m in zip(runs["e2e"], runs["mo"], strict=True)],
+                "cores_busy_in_lanes": statistics.median(busy),
                 "compiled": getattr(seg.predictor, "compiled", None) is not None,
             }  # fmt: skip
             m["ratio"] = m["e2e_ms_per_image"] / m["model_only_ms"]
@@ -182,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(sources)} images of {folder.name}/",
         "| --compile | warm-up s | model-only ms/img | end to end ms/img (lanes) | ratio | "
         "one lane (pipeline) ms/img | serial (no threads) ms/img | single image ms | "
-        "guard dAUC | guard dF1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "cores busy (lanes) | guard dAUC | guard dF1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mode, m in doc["modes"].items():
         g = m.get("guard", {})
@@ -192,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{m['warmup_s']:.1f} | {m['model_only_ms']:.1f} | "
             f"{m['e2e_ms_per_image']:.1f} ({m['lanes']}) | {m['ratio']:.2f} | "
             f"{m['one_lane_ms_per_image']:.1f} | {m['serial_ms_per_image']:.1f} | "
-            f"{m['single_image_ms']:.1f} | "
+            f"{m['single_image_ms']:.1f} | {m['cores_busy_in_lanes']:.2f} | "
             f"{g.get('d_auc', float('nan')):+.5f} | {g.get('d_f1', float('nan')):+.5f} |"
         )
     doc["table"] = "\n".join(lines)
