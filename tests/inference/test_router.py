@@ -37,3 +37,27 @@ def test_router_builds_each_segmenter_once_and_only_when_needed(tmp_path, tiny_c
     drive_size = rng.random((584, 565, 3)).astype(np.float32)
     assert router.segment(drive_size, scale=0.1).weights == "drive"
     assert built == ["general", "drive"]
+
+
+def test_two_threads_asking_at_once_build_the_weights_once():
+    import threading
+    import time
+
+    from saunet.inference.router import WeightsRouter
+
+    built: list[str] = []
+
+    def build(name):
+        built.append(name)
+        time.sleep(0.05)  # a slow load, so that the second thread asks meanwhile
+        return object()
+
+    router = WeightsRouter(build)
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(router.segmenter_for((584, 565))))
+               for _ in range(2)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert built == ["drive"] and got[0] is got[1]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from saunet.inference.inputs import expand_inputs
@@ -44,18 +45,29 @@ def test_lanes_write_the_files_and_rows_of_the_pipeline(tmp_path, seg):
     _write_images(tmp_path / "in", [f"{c}.png" for c in "abcdefg"])
     srcs = expand_inputs([str(tmp_path / "in")])
     threads: set[str] = set()
+    calls: list[str] = []
     real = seg.segment
+    meet = threading.Barrier(2, timeout=30)  # two lanes: the first two images meet here
 
     def segment(image, **kw):
-        threads.add(threading.current_thread().name)
+        name = threading.current_thread().name
+        threads.add(name)
+        calls.append(name)
+        if name.startswith("saunet-lane") and len(calls) <= 2:
+            try:
+                meet.wait()
+            except threading.BrokenBarrierError:
+                pass
         return real(image, **kw)
 
     seg.segment = segment
     segment_files(seg, srcs, tmp_path / "one", rank=0, world=1, progress=False, lanes=1)
     assert threads == {threading.current_thread().name}
     threads.clear()
+    calls.clear()
     segment_files(seg, srcs, tmp_path / "two", rank=0, world=1, progress=False, lanes=2)
     assert len(threads) == 2 and all(t.startswith("saunet-lane") for t in threads)
+    assert not meet.broken  # the two lanes did run at once
     files = lambda d: {p.name: p.read_bytes() for p in sorted(d.glob("*_*.*"))}  # noqa: E731
     assert len(files(tmp_path / "one")) == 21
     assert files(tmp_path / "two") == files(tmp_path / "one")
@@ -126,3 +138,45 @@ def test_an_interrupt_in_a_lane_keeps_the_finished_images(tmp_path, seg):
                 for x in ("_prob.png", "_mask.png", "_overlay.jpg")]  # fmt: skip
         assert all(have) if st == "ok" else not any(have), (name, st, have)
     assert not list((tmp_path / "out").glob(".*tmp*"))
+
+
+def test_each_lane_runs_with_its_share_of_the_threads(tmp_path, seg):
+    _write_images(tmp_path / "in", [f"{c}.png" for c in "abcd"])
+    counts: list[int] = []
+    real = seg.segment
+
+    def segment(image, **kw):
+        counts.append(torch.get_num_threads())
+        return real(image, **kw)
+
+    seg.segment = segment
+    torch.set_num_threads(2)  # restored by the one_thread fixture
+    segment_files(seg, expand_inputs([str(tmp_path / "in")]), tmp_path / "out", rank=0,
+                  world=1, progress=False, lanes=2)  # fmt: skip
+    assert counts == [1, 1, 1, 1] and torch.get_num_threads() == 2
+
+
+def test_a_slow_image_does_not_hold_up_the_other_lane(tmp_path, seg):
+    """While a's lane is held, the other lane segments b, c and d: finished images wait for
+    their turn in the summary, not for room."""
+    _write_images(tmp_path / "in", [f"{c}.png" for c in "abcd"])
+    from saunet.data.io import read_image
+
+    a = read_image(tmp_path / "in" / "a.png")
+    others_done, order = threading.Event(), []
+    real = seg.segment
+
+    def segment(image, **kw):
+        if np.array_equal(image, a):
+            assert others_done.wait(30), "the other lane stopped behind a"
+        res = real(image, **kw)
+        order.append("a" if np.array_equal(image, a) else "x")
+        if order.count("x") == 3:
+            others_done.set()
+        return res
+
+    seg.segment = segment
+    segment_files(seg, expand_inputs([str(tmp_path / "in")]), tmp_path / "out", rank=0,
+                  world=1, progress=False, lanes=2)  # fmt: skip
+    assert order == ["x", "x", "x", "a"]
+    assert [r["name"] for r in _rows(tmp_path / "out" / "summary.csv")] == list("abcd")

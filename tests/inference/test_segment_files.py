@@ -179,6 +179,7 @@ def test_compile_policy():
     assert want_compile("auto", COMPILE_MIN_IMAGES, "torch", "cpu")
     assert not want_compile("auto", COMPILE_MIN_IMAGES - 1, "torch", "cpu")
     assert not want_compile("auto", COMPILE_MIN_IMAGES, "onnx", "cpu")
+    assert not want_compile("auto", COMPILE_MIN_IMAGES, "torch", "cpu", threads=2)  # lanes
     with pytest.raises(ValueError, match="compile mode"):
         want_compile("maybe", 1, "torch", "cpu")
 
@@ -249,3 +250,21 @@ def test_resume_keeps_recorded_images_only_when_their_input_is_the_same(tmp_path
     rep = segment_files(seg, moved, out, resume=True, rank=0, world=1, progress=False)
     assert [r["input"] for r in _read_csv(out / "summary.csv")] == [s.input for s in moved]
     assert all(r["status"] == "ok" for r in rep.rows)
+
+
+@pytest.mark.parametrize("with_fov", [False, True])
+def test_overlay_matches_the_plain_formula(with_fov):
+    """Round half to even of ``x * 255``, outside the FOV halved, vessels blended 70 % with
+    the colour: the lookup-table drawing gives exactly these pixels, halves included."""
+    rng = np.random.default_rng(5)
+    img = rng.random((40, 50, 3)).astype(np.float32)
+    img[0, :3] = np.array([1, 3, 5]) / 510  # exact halves of an 8-bit step
+    mask = rng.random((40, 50)) > 0.7
+    fov = rng.random((40, 50)) > 0.3 if with_fov else None
+    ref = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    if fov is not None:
+        ref[~fov] //= 2
+    tinted = np.round(0.3 * ref[mask].astype(np.float32) + 0.7 * np.float32([40, 255, 80]))
+    ref[mask] = tinted.astype(np.uint8)
+    np.testing.assert_array_equal(overlay(img, mask, fov=fov), ref)
+    np.testing.assert_array_equal(overlay(ref, np.zeros_like(mask)), ref)  # uint8 as is

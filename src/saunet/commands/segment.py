@@ -92,7 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("auto", "on", "off"),
         default="auto",
         help="torch.compile the network: ~8-25 s once, then the fastest CPU forward pass; auto: "
-        "on for CPU runs with enough images to repay that (docs/segment.md; default: auto)",
+        "on for one-thread CPU runs with enough images to repay that (docs/segment.md; "
+        "default: auto)",
     )
     p.add_argument(
         "--outputs",

@@ -7,7 +7,11 @@
 * :mod:`.export` - ONNX export and the onnxruntime predictor;
 * :mod:`.segmenter` - :class:`~saunet.inference.segmenter.Segmenter`: one photograph in,
   probability map, mask and FOV out (the path behind ``saunet segment`` and the API);
-* :mod:`.segment_files` - many files in, PNGs and ``summary.csv`` out;
+* :mod:`.segment_files` - many files in, PNGs and ``summary.csv`` out (planning, locking,
+  ``--resume``);
+* :mod:`.scheduling` - how those images move through the steps: two lanes on a CPU
+  (:mod:`.lanes`: when, how many threads, the memory guard), else a reader/writer pipeline;
+* :mod:`.router` - ``--weights auto``: which shipped weights each photograph gets;
 * :mod:`.encode` - the output files and their formats (lossless maps, JPEG overlay);
 * :mod:`.overlay` - the mask drawn on the photograph;
 * :mod:`.pretrained` - :func:`~saunet.inference.pretrained.load_pretrained`.

@@ -148,7 +148,7 @@ def grey_png_bytes(q: np.ndarray) -> bytes:
     and releases the GIL while it works. 16-bit samples are big-endian, as the PNG
     specification requires.
     """
-    q = np.asarray(q)
+    q = np.ascontiguousarray(q)  # a transposed view would reshape into the wrong rows
     if q.ndim != 2 or q.dtype not in (np.uint8, np.uint16):
         raise ValueError(
             f"grey_png_bytes: expected uint8 or uint16 (H, W), got {q.dtype} {q.shape}"

@@ -4,7 +4,7 @@ A lane takes one image through every step on its own thread: decode, FOV estimat
 network, and its output files. ``saunet segment`` runs a CPU folder in :data:`LANES` lanes,
 each with ``threads // LANES`` torch threads (:func:`default_lanes`).
 
-Why: around the network each DRIVE-size image costs ~20 ms of single-threaded work
+Why: around the network each DRIVE-size image costs ~25 ms of single-threaded work
 (decoding, the FOV estimate, three encoders). Run between forward passes, that work leaves
 the other cores idle; run on helper threads beside a forward pass that uses every core, it
 competes with OpenMP's threads, which spin between operators, and the pass slows down by
@@ -13,8 +13,8 @@ every core busy with no such contention: while one lane encodes, the other compu
 
 Memory: each lane holds one image and its maps. :class:`PixelBudget` keeps the images
 being segmented at once to :data:`LANE_PIXELS` together; a larger photograph runs alone, so a
-folder of large photographs keeps the memory of one (a 3504 x 2336 photograph peaks near
-0.8 GB, benchmarks/bench_memory.py).
+folder of large photographs keeps the memory of one being segmented and the next one
+decoded, waiting (a 3504 x 2336 photograph peaks near 0.8 GB, benchmarks/bench_memory.py).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def default_lanes(
 def torch_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` torch intra-op threads; restore the previous count after.
 
-    The count is process-wide in PyTorch, so lanes set it once for all of them.
+    PyTorch reports one count for the process, but a thread keeps the count it first ran
+    with: the lanes' threads must therefore start inside this block.
     """
     import torch
 

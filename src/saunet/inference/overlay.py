@@ -31,10 +31,9 @@ def overlay(
     img = np.asarray(image)
     if img.dtype == np.uint8:
         rgb = img.copy()
-    else:  # round half up, in place: a third of the time of np.round on a DRIVE image
+    else:
         f = np.clip(img, 0, 1) * 255
-        f += 0.5
-        rgb = f.astype(np.uint8)
+        rgb = np.rint(f, out=f).astype(np.uint8)  # in place: one temporary, not three
     m = np.asarray(mask, dtype=bool)
     if m.shape != rgb.shape[:2]:
         raise ValueError(f"mask {m.shape} does not match image {rgb.shape[:2]}")

@@ -21,7 +21,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,10 @@ DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 #: are ~300 MB).
 MAX_PENDING_WRITES = 1
 
-#: What a step of one image hands back: its result and the seconds from the start of its
-#: prediction until its files were written.
-Done = tuple[SegmentationResult, float]
-Segment = Segmenter | WeightsRouter
+#: What the work on one image hands back: the fields of its summary row (a few strings, so
+#: that finished images waiting for their turn in the summary hold no maps).
+RowFields = dict[str, Any]
+AnySegmenter = Segmenter | WeightsRouter
 
 
 def _disk_error(exc: BaseException) -> bool:
@@ -98,15 +98,17 @@ def _write_outputs(
 def _write_timed(
     t0: float, out_dir: Path, name: str, image: np.ndarray, res: SegmentationResult,
     spec: OutputSpec,
-) -> Done:  # fmt: skip
+) -> RowFields:  # fmt: skip
+    """Write the files, then the row with the seconds since ``t0`` (the start of the
+    prediction, after decoding and the FOV estimate, in both schedules)."""
     _write_outputs(out_dir, name, image, res, spec)
-    return res, time.perf_counter() - t0
+    return _result_fields(res, time.perf_counter() - t0)
 
 
 def _lane_step(
-    segmenter: Segment, src: Source, fov_path: Path | None, out_dir: Path, spec: OutputSpec,
-    opts: dict[str, Any], budget: PixelBudget,
-) -> Done:  # fmt: skip
+    segmenter: AnySegmenter, src: Source, fov_path: Path | None, out_dir: Path,
+    spec: OutputSpec, opts: dict[str, Any], budget: PixelBudget,
+) -> RowFields:  # fmt: skip
     """One image through every step, on a lane's thread."""
     image, fov_mask, source = _load(src, fov_path)
     with budget.hold(image.shape[0] * image.shape[1]):
@@ -140,7 +142,7 @@ class _Ledger:
     def __init__(self, summary: Path, n_share: int) -> None:
         self.summary, self.n_share = summary, n_share
         self.rows: list[dict[str, Any]] = []
-        self.pending: deque[tuple[dict[str, Any], Source, Future[Done]]] = deque()
+        self.pending: deque[tuple[dict[str, Any], Source, Future[RowFields]]] = deque()
 
     def start(self, src: Source) -> dict[str, Any]:
         row: dict[str, Any] = {"name": src.name, "input": src.input}
@@ -198,13 +200,12 @@ class _Ledger:
             ) from exc
 
 
-def _collect(entry: tuple[dict[str, Any], Source, Future[Done]]) -> Exception | None:
+def _collect(entry: tuple[dict[str, Any], Source, Future[RowFields]]) -> Exception | None:
     """Wait for an image and complete its row: ``ok``, or ``failed`` with the error
     (returned; a failed image fails that image, not the run)."""
     row, src, fut = entry
     try:
-        res, seconds = fut.result()
-        row.update(_result_fields(res, seconds))
+        row.update(fut.result())
     except Exception as exc:
         _fail(row, src, exc)
         return exc
@@ -215,9 +216,9 @@ def _collect(entry: tuple[dict[str, Any], Source, Future[Done]]) -> Exception | 
 
 
 def run_lanes(
-    segmenter: Segment, share: Sequence[Source], done: dict[str, dict[str, Any]], out: Path,
-    summary: Path, spec: OutputSpec, fov_paths: dict[str, Path], opts: dict[str, Any], *,
-    progress: bool, lanes: int,
+    segmenter: AnySegmenter, share: Sequence[Source], done: dict[str, dict[str, Any]],
+    out: Path, summary: Path, spec: OutputSpec, fov_paths: dict[str, Path],
+    opts: dict[str, Any], *, progress: bool, lanes: int,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """``lanes`` images at once, each on its own thread with ``1 / lanes`` of the torch
     threads; the summary rows of all of ``share`` (those in ``done`` kept), in order."""
@@ -238,7 +239,12 @@ def run_lanes(
                 fut = pool.submit(_lane_step, segmenter, src, fov_paths.get(src.name), out,
                                   spec, opts, budget)  # fmt: skip
                 ledger.pending.append((row, src, fut))
-                ledger.finish(keep=lanes)  # one queued: a lane never waits for work
+                # At most one image queued beyond the lanes, so a lane never waits for work;
+                # finished images wait only for their turn in the summary, not for room.
+                busy = [f for _, _, f in ledger.pending if not f.done()]
+                if len(busy) > lanes:
+                    wait(busy, return_when=FIRST_COMPLETED)
+                ledger.finish(keep=len(ledger.pending))  # the finished ones, in order
             ledger.finish(keep=0)
             ledger.record()  # also when nothing was left to do
         except BaseException as exc:
@@ -270,9 +276,9 @@ def _executor(threaded: bool, name: str) -> ThreadPoolExecutor | _InlineExecutor
 
 
 def run_pipeline(
-    segmenter: Segment, share: Sequence[Source], done: dict[str, dict[str, Any]], out: Path,
-    summary: Path, spec: OutputSpec, fov_paths: dict[str, Path], opts: dict[str, Any], *,
-    progress: bool, pipeline: bool,
+    segmenter: AnySegmenter, share: Sequence[Source], done: dict[str, dict[str, Any]],
+    out: Path, summary: Path, spec: OutputSpec, fov_paths: dict[str, Path],
+    opts: dict[str, Any], *, progress: bool, pipeline: bool,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One image in the network at a time, the next decoded and the previous one written on
     helper threads (``pipeline``); the summary rows of all of ``share``, in order."""
@@ -298,9 +304,9 @@ def run_pipeline(
                 k += 1
                 prefetch(k)
                 row = ledger.start(src)
-                t0 = time.perf_counter()
                 try:
                     image, fov_mask, source = loads.pop(src.name).result()  # popped: memory
+                    t0 = time.perf_counter()
                     res = segmenter.segment(image, fov=fov_mask, fov_source=source, **opts)
                     fut = writer.submit(_write_timed, t0, out, src.name, image, res, spec)
                     ledger.pending.append((row, src, fut))

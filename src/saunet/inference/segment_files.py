@@ -15,9 +15,10 @@ rewritten atomically after every image. On a CPU, images go through lanes
 (:mod:`saunet.inference.lanes`): two images at once, each taken through every step on its
 own thread with half the torch threads. Otherwise (a GPU, onnxruntime, one image,
 ``lanes=1``) they go through a pipeline: while the network runs on one, the next is decoded
-on a reader thread and the previous one's files are encoded on a writer thread. Every file is written atomically (temporary file + rename), and an image whose
-files cannot all be written loses the ones already written: an image has all its files or
-none.
+on a reader thread and the previous one's files are encoded on a writer thread
+(:mod:`saunet.inference.scheduling`). Every file is written atomically (temporary file +
+rename), and an image whose files cannot all be written loses the ones already written: an
+image has all its files or none.
 
 Before any work the folder is claimed (:class:`saunet.utils.lock.FolderLock`: created,
 writable, no other live writer) and all planned outputs are checked: if one exists and

@@ -113,19 +113,26 @@ def as_rgb_float(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-#: ``--compile auto`` compiles for a CPU run of at least this many images: compilation costs
-#: ~8-25 s once and saves ~20-35 ms per DRIVE-size image (benchmarks/README.md, bench_segment.py).
+#: ``--compile auto`` compiles for a one-thread CPU run of at least this many images:
+#: compilation costs ~8-25 s once and saves ~20-35 ms per DRIVE-size image. With two or more
+#: threads the eager network in two lanes is as fast per image as the compiled one in one
+#: (56-60 against 61 ms on a 2-core Intel Xeon with AMX, benchmarks/README.md), without the
+#: compilation, so ``auto`` leaves it off there.
 COMPILE_MIN_IMAGES = 1000
 
 
-def want_compile(mode: str, n_images: int, backend: str, device: str) -> bool:
-    """``--compile`` policy: ``on``, ``off``, or ``auto`` (torch on CPU, many images)."""
+def want_compile(
+    mode: str, n_images: int, backend: str, device: str, threads: int | None = None
+) -> bool:
+    """``--compile`` policy: ``on``, ``off``, or ``auto`` (torch on a CPU with one thread,
+    many images); ``threads`` defaults to torch's count."""
     if mode not in ("auto", "on", "off"):
         raise ValueError(f"compile mode {mode!r}: use auto, on or off")
     if mode != "auto":
         return mode == "on"
     on_cpu = resolve_device(device).type == "cpu"
-    return backend == "torch" and on_cpu and n_images >= COMPILE_MIN_IMAGES
+    n_threads = torch.get_num_threads() if threads is None else threads
+    return backend == "torch" and on_cpu and n_images >= COMPILE_MIN_IMAGES and n_threads < 2
 
 
 def weights_threshold(meta: Mapping[str, Any] | None) -> float:

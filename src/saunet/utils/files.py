@@ -24,6 +24,7 @@ import os
 import re
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,6 +93,18 @@ def _fault_point(step: str, path: Path) -> None:
         time.sleep(float(action.split(":", 1)[1]))
 
 
+_umask_lock = threading.Lock()
+
+
+def _current_umask() -> int:
+    """The process umask. Reading it means setting it, so threads writing at once (the lanes
+    of ``saunet segment``) take turns: unguarded, one could read the other's temporary 0."""
+    with _umask_lock:
+        umask = os.umask(0)
+        os.umask(umask)
+    return umask
+
+
 def atomic_write(path: str | os.PathLike, writer: Callable[[str], None]) -> Path:
     """Call ``writer(tmp_path)`` then rename the temporary file over ``path``.
 
@@ -110,9 +123,7 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[str], None]) -> Path
     try:
         writer(tmp)
         # mkstemp creates 0600 files; give the result the permissions of a normal file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_current_umask())
         _fault_point("before-rename", path)
         os.replace(tmp, path)
     except BaseException:
