@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 "e2e_ms_per_image": med["e2e"], "one_lane_ms_per_image": med["one"],
                 "serial_ms_per_image": med["serial"], "single_image_ms": med["single"],
                 "runs_ms": {k: [round(1000 * t, 1) for t in v] for k, v in runs.items()},
-                "ratio_per_round": [e / m for e, m in zip(runs["e2e"], runs["mo"], strict=True)],
+                "ratio_per_round": [e / p for e, p in zip(runs["e2e"], runs["mo"], strict=True)],
                 "cores_busy_in_lanes": statistics.median(busy),
                 "compiled": getattr(seg.predictor, "compiled", None) is not None,
             }  # fmt: skip
